@@ -1,0 +1,156 @@
+"""Public request and result models (pydantic v2), exported from :mod:`astrocyte`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from astrocyte.spi import MetadataValue
+
+ContentType = Literal["text", "conversation", "transcript", "email", "document", "event"]
+"""Kinds of content retain understands; each has its own normaliser."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeRange(_Model):
+    """A half-open interval ``[start, end)`` on ``occurred_at``; either side may be open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class RetainItem(_Model):
+    """One item of a :meth:`Astrocyte.retain_many` batch (same fields as ``retain``)."""
+
+    content: str
+    metadata: dict[str, MetadataValue] | None = None
+    tags: list[str] | None = None
+    occurred_at: datetime | None = None
+    source: str | None = None
+    content_type: str = "text"
+
+
+class RetainResult(_Model):
+    """What one retained piece of content became."""
+
+    bank_id: str
+    source_id: str = Field(description="Id of the retained content; every chunk shares it.")
+    memory_ids: list[str] = Field(description="One id per stored chunk, in chunk order.")
+
+    @property
+    def chunk_count(self) -> int:
+        """Number of memories (chunks) stored."""
+        return len(self.memory_ids)
+
+
+class RetainBatchResult(_Model):
+    """Result of ``retain_many``: one :class:`RetainResult` per input item, in order."""
+
+    bank_id: str
+    results: list[RetainResult]
+    memory_count: int
+    elapsed_ms: float
+
+
+class Provenance(_Model):
+    """Where a recall hit came from — enough to cite it or point back to the source."""
+
+    memory_id: str
+    bank_id: str
+    source_id: str
+    chunk_index: int
+    content_type: str
+    occurred_at: datetime | None
+    created_at: datetime
+    tags: list[str]
+    metadata: dict[str, MetadataValue] = Field(
+        description="Caller metadata as retained, e.g. session_id, turn_id, speaker."
+    )
+
+
+class RecallHit(_Model):
+    """One recalled memory with its fused score and why it ranked."""
+
+    memory_id: str
+    text: str
+    score: float = Field(description="Fused (weighted RRF) score, or the reranker's score.")
+    ranks: dict[str, int] = Field(
+        description="1-based rank of this memory in each strategy that returned it."
+    )
+    provenance: Provenance
+
+
+class StrategyTrace(_Model):
+    """How one recall strategy ran."""
+
+    name: str
+    candidates: int
+    elapsed_ms: float
+    skipped: str | None = Field(default=None, description="Why the strategy did not run.")
+    error: str | None = Field(default=None, description="Failure, if the strategy failed.")
+
+
+class RecallResult(_Model):
+    """Ranked hits plus a trace of how they were found."""
+
+    query: str
+    bank_ids: list[str]
+    hits: list[RecallHit]
+    strategies: list[StrategyTrace]
+    total_candidates: int = Field(description="Distinct memories before the budget cut.")
+    token_count: int = Field(description="Estimated tokens of the returned hits' text.")
+    truncated: bool = Field(description="True when max_results or max_tokens dropped hits.")
+    elapsed_ms: float
+
+
+class Citation(_Model):
+    """A memory a reflect answer relies on."""
+
+    memory_id: str
+    bank_id: str
+    excerpt: str
+
+
+class ReflectResult(_Model):
+    """A synthesised answer and the memories it cites."""
+
+    query: str
+    answer: str
+    mode: Literal["llm", "extractive"] = Field(
+        description="'llm' when an LLM wrote the answer; 'extractive' when no LLM is "
+        "configured and the answer is verbatim evidence (no invented text)."
+    )
+    citations: list[Citation]
+    evidence: list[RecallHit]
+    model: str | None = None
+
+
+class ForgetResult(_Model):
+    """What forget removed."""
+
+    bank_id: str
+    deleted_ids: list[str]
+
+    @property
+    def deleted_count(self) -> int:
+        """Number of memories removed."""
+        return len(self.deleted_ids)
+
+
+class BankStats(_Model):
+    """A bank and its size."""
+
+    bank_id: str
+    memory_count: int
+    created_at: datetime
