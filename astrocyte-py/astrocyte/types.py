@@ -9,10 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from astrocyte.spi import MetadataValue
 
-ContentType = Literal["text", "conversation", "transcript", "email", "document", "event"]
-"""Kinds of content retain understands; each has its own normaliser."""
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,6 +91,7 @@ class StrategyTrace(_Model):
     """How one recall strategy ran."""
 
     name: str
+    bank_id: str
     candidates: int
     elapsed_ms: float
     skipped: str | None = Field(default=None, description="Why the strategy did not run.")

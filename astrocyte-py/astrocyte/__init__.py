@@ -1,0 +1,68 @@
+"""Astrocyte: a memory layer for AI agents.
+
+    from astrocyte import Astrocyte
+    async with Astrocyte.from_config() as brain:
+        await brain.retain("Alice moved to Lisbon in March", "alice")
+        result = await brain.recall("where does Alice live?", "alice")
+"""
+
+from astrocyte._version import __version__
+from astrocyte.brain import Astrocyte
+from astrocyte.config import AstrocyteConfig, load_config
+from astrocyte.errors import (
+    AccessDenied,
+    AstrocyteError,
+    BankNotFound,
+    ConfigError,
+    EmbedderError,
+    LLMError,
+    PayloadTooLarge,
+    ProviderError,
+    StoreError,
+    ValidationError,
+)
+from astrocyte.identity.context import AstrocyteContext
+from astrocyte.types import (
+    BankStats,
+    Citation,
+    ForgetResult,
+    Provenance,
+    RecallHit,
+    RecallResult,
+    ReflectResult,
+    RetainBatchResult,
+    RetainItem,
+    RetainResult,
+    StrategyTrace,
+    TimeRange,
+)
+
+__all__ = [
+    "AccessDenied",
+    "Astrocyte",
+    "AstrocyteConfig",
+    "AstrocyteContext",
+    "AstrocyteError",
+    "BankNotFound",
+    "BankStats",
+    "Citation",
+    "ConfigError",
+    "EmbedderError",
+    "ForgetResult",
+    "LLMError",
+    "PayloadTooLarge",
+    "Provenance",
+    "ProviderError",
+    "RecallHit",
+    "RecallResult",
+    "ReflectResult",
+    "RetainBatchResult",
+    "RetainItem",
+    "RetainResult",
+    "StoreError",
+    "StrategyTrace",
+    "TimeRange",
+    "ValidationError",
+    "__version__",
+    "load_config",
+]

@@ -1,0 +1,105 @@
+"""Building the configured stores, embedder, LLM and reranker.
+
+Pluggable components are named by a built-in name, an entry-point name in the groups
+``astrocyte.document_stores`` / ``astrocyte.vector_stores`` / ``astrocyte.graph_stores``,
+or an import path ``module:Class``. The core never imports an adapter by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from astrocyte.config.schema import AstrocyteConfig, ProviderSpec
+from astrocyte.errors import ConfigError
+from astrocyte.spi import SPI_VERSION, DocumentStore, GraphStore, LLMProvider, VectorStore
+from astrocyte.stores.storeset import StoreSet
+
+_GROUPS = {
+    "document_store": "astrocyte.document_stores",
+    "vector_store": "astrocyte.vector_stores",
+    "graph_store": "astrocyte.graph_stores",
+}
+
+
+def build_stores(config: AstrocyteConfig) -> StoreSet:
+    """The document, vector and graph stores the config asks for."""
+    storage = config.storage
+    if storage.backend == "embedded":
+        from astrocyte.stores.sqlite import SQLiteStore
+
+        path = Path(storage.path).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        embedded = SQLiteStore(path)
+        base: tuple[Any, Any, Any] = (embedded, embedded, embedded)
+    else:
+        from astrocyte.stores.memory import (
+            InMemoryDocumentStore,
+            InMemoryGraphStore,
+            InMemoryVectorStore,
+        )
+
+        base = (InMemoryDocumentStore(), InMemoryVectorStore(), InMemoryGraphStore())
+    documents, vectors, graph = base
+    if storage.document_store is not None:
+        documents = _load_store("document_store", storage.document_store, DocumentStore)
+    if storage.vector_store is not None:
+        vectors = _load_store("vector_store", storage.vector_store, VectorStore)
+    if storage.graph_store is not None:
+        graph = _load_store("graph_store", storage.graph_store, GraphStore)
+    return StoreSet(documents=documents, vectors=vectors, graph=graph)
+
+
+def _load_store(kind: str, spec: ProviderSpec, protocol: type) -> Any:
+    key = f"storage.{kind}.provider"
+    factory = _resolve(spec.provider, _GROUPS[kind], key)
+    declared = getattr(factory, "SPI_VERSION", SPI_VERSION)
+    if declared != SPI_VERSION:
+        raise ConfigError(
+            key,
+            f"{spec.provider!r} implements SPI version {declared}, this core needs {SPI_VERSION}",
+            fix="upgrade the adapter package or astrocyte so their SPI versions match",
+        )
+    try:
+        store = factory(**spec.options())
+    except TypeError as exc:
+        raise ConfigError(f"storage.{kind}", f"bad options for {spec.provider!r}: {exc}") from None
+    if not isinstance(store, protocol):
+        raise ConfigError(key, f"{spec.provider!r} does not implement {protocol.__name__}")
+    return store
+
+
+def _resolve(name: str, group: str, key: str) -> Any:
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(key, f"cannot import {name!r}: {exc}") from None
+    found = {ep.name: ep for ep in entry_points(group=group)}
+    if name not in found:
+        raise ConfigError(
+            key,
+            f"no provider named {name!r}",
+            fix=f"install its adapter package or use one of {sorted(found)} or module:Class",
+        )
+    return found[name].load()
+
+
+def build_embedder(config: AstrocyteConfig) -> Any:
+    """The configured embedder (default: the local ONNX model)."""
+    from astrocyte.embedders import create_embedder
+
+    return create_embedder({"provider": config.embedder.provider, **config.embedder.options()})
+
+
+def build_llm(config: AstrocyteConfig) -> LLMProvider | None:
+    """The configured LLM, or None (reflect is then extractive)."""
+    if config.llm is None:
+        return None
+    from astrocyte.llm import create_llm
+
+    llm: LLMProvider = create_llm({"provider": config.llm.provider, **config.llm.options()})
+    return llm
