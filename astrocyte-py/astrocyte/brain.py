@@ -43,6 +43,7 @@ class Astrocyte:
 
     Build it with :meth:`from_config` (or ``Astrocyte()`` for the zero-config embedded
     default), use it as an async context manager or call :meth:`close` when done.
+    Stores, embedder or LLM passed to the constructor stay the caller's to close.
     """
 
     def __init__(
@@ -55,9 +56,14 @@ class Astrocyte:
         reranker: Reranker | None = None,
     ) -> None:
         self.config = config or AstrocyteConfig()
-        self.stores = stores or build_stores(self.config)
-        self.embedder: Embedder = embedder or build_embedder(self.config)
+        # Components passed in belong to the caller (who may share them between
+        # instances); close() only closes what this instance built itself.
+        self._owned: list[StoreSet | Embedder | LLMProvider] = []
+        self.stores = stores or self._own(build_stores(self.config))
+        self.embedder: Embedder = embedder or self._own(build_embedder(self.config))
         self.llm = llm if llm is not None else build_llm(self.config)
+        if llm is None and self.llm is not None:
+            self._own(self.llm)
         engine = RecallEngine(
             self.stores,
             self.embedder,
@@ -125,7 +131,8 @@ class Astrocyte:
         limit = self.config.limits.max_batch_items
         if len(items) > limit:
             raise ValidationError(
-                "items", f"has {len(items)} items, over the limit of {limit}",
+                "items",
+                f"has {len(items)} items, over the limit of {limit}",
                 fix="split the batch or raise limits.max_batch_items",
             )
         cleaned = [
@@ -245,12 +252,15 @@ class Astrocyte:
         """Health of each store."""
         return await self.stores.health()
 
+    def _own(self, component: Any) -> Any:
+        self._owned.append(component)
+        return component
+
     async def close(self) -> None:
-        """Close stores and providers."""
-        await self.stores.close()
-        await self.embedder.close()
-        if self.llm is not None:
-            await self.llm.close()
+        """Close the stores and providers this instance built (not ones passed in)."""
+        owned, self._owned = self._owned, []
+        for component in owned:
+            await component.close()
 
     async def __aenter__(self) -> Astrocyte:
         return self

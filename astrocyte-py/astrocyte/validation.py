@@ -147,7 +147,7 @@ def metadata(value: object, max_keys: int, field: str = "metadata") -> dict[str,
 
 def _scalar(value: object, field: str) -> MetadataValue:
     if value is None or isinstance(value, bool | int):
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValidationError(field, "must be a finite number")
@@ -168,11 +168,12 @@ def timestamp(value: object, field: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ValidationError(
-                field, f"{value[:60]!r} is not an ISO-8601 time", fix="e.g. 2024-05-01T14:30:00Z"
+                field, f"{text[:60]!r} is not an ISO-8601 time", fix="e.g. 2024-05-01T14:30:00Z"
             ) from None
     if not isinstance(value, datetime):
         raise ValidationError(field, f"must be a datetime, got {type(value).__name__}")

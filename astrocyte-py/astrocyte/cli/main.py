@@ -68,15 +68,26 @@ def _pairs(values: Sequence[str], option: str) -> dict[str, Any]:
             parsed = json.loads(value)
         except json.JSONDecodeError:
             parsed = value
-        out[key] = parsed if isinstance(parsed, str | int | float | bool) or parsed is None else value
+        out[key] = (
+            parsed if isinstance(parsed, str | int | float | bool) or parsed is None else value
+        )
     return out
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config", envvar="ASTROCYTE_CONFIG", type=click.Path(dir_okay=False),
-              help="astrocyte.yaml to load (env ASTROCYTE_CONFIG). Default: zero config.")
-@click.option("--db", envvar="ASTROCYTE_DB", type=click.Path(dir_okay=False),
-              help="Embedded store file (overrides storage.path; env ASTROCYTE_DB).")
+@click.option(
+    "--config",
+    "config",
+    envvar="ASTROCYTE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="astrocyte.yaml to load (env ASTROCYTE_CONFIG). Default: zero config.",
+)
+@click.option(
+    "--db",
+    envvar="ASTROCYTE_DB",
+    type=click.Path(dir_okay=False),
+    help="Embedded store file (overrides storage.path; env ASTROCYTE_DB).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.version_option(package_name="astrocyte")
 @click.pass_context
@@ -88,18 +99,30 @@ def cli(ctx: click.Context, config: str | None, db: str | None, as_json: bool) -
 @cli.command()
 @click.argument("content", required=False)
 @click.option("--bank", "-b", required=True, help="Bank to retain into.")
-@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False),
-              help="JSONL file, one retain item per line: {content, metadata, tags, "
-              "occurred_at, source, content_type}.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSONL file, one retain item per line: {content, metadata, tags, "
+    "occurred_at, source, content_type}.",
+)
 @click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
 @click.option("--meta", "meta", multiple=True, help="Metadata key=value (repeatable).")
 @click.option("--occurred-at", help="When it happened (ISO-8601). Default: now.")
 @click.option("--source", help="Your id for this content (becomes source_id).")
 @click.option("--content-type", default="text", show_default=True)
 @click.pass_obj
-def retain(state: _State, content: str | None, bank: str, file: str | None, tags: tuple[str, ...],
-           meta: tuple[str, ...], occurred_at: str | None, source: str | None,
-           content_type: str) -> None:
+def retain(
+    state: _State,
+    content: str | None,
+    bank: str,
+    file: str | None,
+    tags: tuple[str, ...],
+    meta: tuple[str, ...],
+    occurred_at: str | None,
+    source: str | None,
+    content_type: str,
+) -> None:
     """Remember CONTENT (or every line of --file, in batches, with a progress bar)."""
     if (content is None) == (file is None):
         raise ValidationError("content", "pass CONTENT or --file, not both or neither")
@@ -110,14 +133,24 @@ def retain(state: _State, content: str | None, bank: str, file: str | None, tags
 
     async def work(brain: Astrocyte) -> Any:
         return await brain.retain(
-            content or "", bank, metadata=metadata, tags=list(tags), occurred_at=occurred_at,
-            source=source, content_type=content_type,
+            content or "",
+            bank,
+            metadata=metadata,
+            tags=list(tags),
+            occurred_at=occurred_at,
+            source=source,
+            content_type=content_type,
         )
 
     result = _run(state, work)
-    _emit(state, result.model_dump(mode="json"),
-          lambda: f"retained {result.chunk_count} memor{'y' if result.chunk_count == 1 else 'ies'}"
-          f" in {bank} (source {result.source_id})")
+    _emit(
+        state,
+        result.model_dump(mode="json"),
+        lambda: (
+            f"retained {result.chunk_count} memor{'y' if result.chunk_count == 1 else 'ies'}"
+            f" in {bank} (source {result.source_id})"
+        ),
+    )
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -141,8 +174,9 @@ def _retain_file(state: _State, bank: str, path: Path) -> None:
 
     async def work(brain: Astrocyte) -> tuple[int, float]:
         stored, elapsed = 0, 0.0
-        with click.progressbar(length=len(items), label=f"retaining into {bank}",
-                               file=sys.stderr, hidden=state.as_json) as bar:
+        with click.progressbar(
+            length=len(items), label=f"retaining into {bank}", file=sys.stderr, hidden=state.as_json
+        ) as bar:
             for start in range(0, len(items), _BATCH):
                 batch = items[start : start + _BATCH]
                 try:
@@ -158,15 +192,30 @@ def _retain_file(state: _State, bank: str, path: Path) -> None:
         return stored, elapsed
 
     stored, elapsed = _run(state, work)
-    payload = {"bank_id": bank, "items": len(items), "memories": stored,
-               "elapsed_ms": round(elapsed, 1)}
-    _emit(state, payload, lambda: f"retained {len(items)} items as {stored} memories in {bank}"
-          f" ({elapsed / 1000:.2f}s)")
+    payload = {
+        "bank_id": bank,
+        "items": len(items),
+        "memories": stored,
+        "elapsed_ms": round(elapsed, 1),
+    }
+    _emit(
+        state,
+        payload,
+        lambda: (
+            f"retained {len(items)} items as {stored} memories in {bank} ({elapsed / 1000:.2f}s)"
+        ),
+    )
 
 
 def _recall_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--bank", "-b", "banks", multiple=True, required=True,
-                      help="Bank to search (repeat for several).")(fn)
+    fn = click.option(
+        "--bank",
+        "-b",
+        "banks",
+        multiple=True,
+        required=True,
+        help="Bank to search (repeat for several).",
+    )(fn)
     fn = click.option("--max-tokens", type=int, help="Token budget for returned text.")(fn)
     fn = click.option("--tag", "tags", multiple=True, help="Only memories with this tag.")(fn)
     fn = click.option("--since", help="Only memories that occurred at/after (ISO-8601).")(fn)
@@ -175,8 +224,14 @@ def _recall_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _recall_kwargs(banks: tuple[str, ...], max_tokens: int | None, tags: tuple[str, ...],
-                   since: str | None, until: str | None, filters: tuple[str, ...]) -> dict[str, Any]:
+def _recall_kwargs(
+    banks: tuple[str, ...],
+    max_tokens: int | None,
+    tags: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    filters: tuple[str, ...],
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "max_tokens": max_tokens,
         "tags": list(tags) or None,
@@ -195,9 +250,17 @@ def _recall_kwargs(banks: tuple[str, ...], max_tokens: int | None, tags: tuple[s
 @_recall_options
 @click.option("--max-results", "-k", type=int, default=None, help="Number of hits.")
 @click.pass_obj
-def recall(state: _State, query: str, banks: tuple[str, ...], max_tokens: int | None,
-           tags: tuple[str, ...], since: str | None, until: str | None, filters: tuple[str, ...],
-           max_results: int | None) -> None:
+def recall(
+    state: _State,
+    query: str,
+    banks: tuple[str, ...],
+    max_tokens: int | None,
+    tags: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    filters: tuple[str, ...],
+    max_results: int | None,
+) -> None:
     """Show the memories most relevant to QUERY, ranked, with provenance."""
     kwargs = _recall_kwargs(banks, max_tokens, tags, since, until, filters)
 
@@ -213,9 +276,17 @@ def recall(state: _State, query: str, banks: tuple[str, ...], max_tokens: int | 
 @_recall_options
 @click.option("--max-evidence", type=int, default=8, show_default=True)
 @click.pass_obj
-def reflect(state: _State, query: str, banks: tuple[str, ...], max_tokens: int | None,
-            tags: tuple[str, ...], since: str | None, until: str | None, filters: tuple[str, ...],
-            max_evidence: int) -> None:
+def reflect(
+    state: _State,
+    query: str,
+    banks: tuple[str, ...],
+    max_tokens: int | None,
+    tags: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    filters: tuple[str, ...],
+    max_evidence: int,
+) -> None:
     """Answer QUERY from memory, citing the memories used."""
     kwargs = _recall_kwargs(banks, max_tokens, tags, since, until, filters)
 
@@ -233,20 +304,35 @@ def reflect(state: _State, query: str, banks: tuple[str, ...], max_tokens: int |
 @click.option("--filter", "filters", multiple=True, help="Metadata key=value.")
 @click.option("--before", help="Memories that occurred before this time (ISO-8601).")
 @click.pass_obj
-def forget(state: _State, bank: str, memory_ids: tuple[str, ...], tags: tuple[str, ...],
-           filters: tuple[str, ...], before: str | None) -> None:
+def forget(
+    state: _State,
+    bank: str,
+    memory_ids: tuple[str, ...],
+    tags: tuple[str, ...],
+    filters: tuple[str, ...],
+    before: str | None,
+) -> None:
     """Delete memories from every store. Selectors combine with AND."""
 
     async def work(brain: Astrocyte) -> Any:
         return await brain.forget(
-            bank, memory_ids=list(memory_ids) or None, tags=list(tags) or None,
-            filters=_pairs(filters, "--filter") or None, before=before,
+            bank,
+            memory_ids=list(memory_ids) or None,
+            tags=list(tags) or None,
+            filters=_pairs(filters, "--filter") or None,
+            before=before,
         )
 
     result = _run(state, work)
-    _emit(state, {"bank_id": result.bank_id, "deleted_count": result.deleted_count,
-                  "deleted_ids": result.deleted_ids},
-          lambda: f"forgot {result.deleted_count} memories in {bank}")
+    _emit(
+        state,
+        {
+            "bank_id": result.bank_id,
+            "deleted_count": result.deleted_count,
+            "deleted_ids": result.deleted_ids,
+        },
+        lambda: f"forgot {result.deleted_count} memories in {bank}",
+    )
 
 
 @cli.command()
@@ -255,6 +341,13 @@ def banks(state: _State) -> None:
     """List banks with their memory counts."""
     result = _run(state, lambda brain: brain.list_banks())
     _emit(state, [b.model_dump(mode="json") for b in result], lambda: render.banks(result))
+
+
+def _file_size(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    path = path.expanduser()
+    return path.stat().st_size if path.exists() else None
 
 
 @cli.command()
@@ -266,11 +359,11 @@ def stats(state: _State) -> None:
         bank_list = await brain.list_banks()
         health = await brain.health()
         storage = brain.config.storage
-        path = Path(storage.path).expanduser() if storage.backend == "embedded" else None
+        path = Path(storage.path) if storage.backend == "embedded" else None
         return {
             "storage": storage.backend,
-            "path": str(path) if path else None,
-            "size_bytes": path.stat().st_size if path and path.exists() else None,
+            "path": str(path.expanduser()) if path else None,
+            "size_bytes": await asyncio.to_thread(_file_size, path),
             "embedder": brain.embedder.model_id,
             "dimensions": brain.embedder.dimensions,
             "llm": brain.llm.model_id if brain.llm else None,
@@ -336,4 +429,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     except AstrocyteError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-

@@ -10,8 +10,10 @@ from astrocyte.types import BankStats, RecallHit, RecallResult, ReflectResult
 
 def recall(result: RecallResult) -> str:
     """Ranked hits with why they ranked and where they came from."""
-    lines = [f'recall "{result.query}" in {", ".join(result.bank_ids)} — '
-             f"{len(result.hits)} hit(s), {result.elapsed_ms:.1f} ms"]
+    lines = [
+        f'recall "{result.query}" in {", ".join(result.bank_ids)} — '
+        f"{len(result.hits)} hit(s), {result.elapsed_ms:.1f} ms"
+    ]
     if not result.hits:
         lines.append("  (no matching memories)")
     for number, hit in enumerate(result.hits, 1):

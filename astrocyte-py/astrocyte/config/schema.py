@@ -62,16 +62,20 @@ class RerankConfig(_Section):
     top_n: int = Field(default=50, ge=1, le=1000)
 
 
+def _default_weights() -> dict[StrategyName, float]:
+    return {"semantic": 1.0, "keyword": 1.0, "graph": 0.5, "temporal": 0.5}
+
+
+def _default_strategies() -> list[StrategyName]:
+    return ["semantic", "keyword", "graph", "temporal"]
+
+
 class RecallConfig(_Section):
     """How recall finds and ranks memories."""
 
     rrf_k: int = Field(default=60, ge=1, le=10_000)
-    weights: dict[StrategyName, float] = Field(
-        default_factory=lambda: {"semantic": 1.0, "keyword": 1.0, "graph": 0.5, "temporal": 0.5}
-    )
-    strategies: list[StrategyName] = Field(
-        default_factory=lambda: ["semantic", "keyword", "graph", "temporal"]
-    )
+    weights: dict[StrategyName, float] = Field(default_factory=_default_weights)
+    strategies: list[StrategyName] = Field(default_factory=_default_strategies)
     candidates_per_strategy: int = Field(default=50, ge=1, le=2_000)
     graph_depth: int = Field(default=1, ge=0, le=4)
     rerank: RerankConfig = Field(default_factory=RerankConfig)

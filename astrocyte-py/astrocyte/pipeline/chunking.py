@@ -51,7 +51,9 @@ def chunk_text(
         raise ValueError("overlap must be >= 0 and < max_chars")
     splitter = _STRATEGIES.get(strategy)
     if splitter is None:
-        raise ValueError(f"unknown chunking strategy {strategy!r}; use one of {sorted(_STRATEGIES)}")
+        raise ValueError(
+            f"unknown chunking strategy {strategy!r}; use one of {sorted(_STRATEGIES)}"
+        )
     spans = splitter(text, max_chars, overlap)
     return [Chunk(text[s:e], i, s, e) for i, (s, e) in enumerate(spans)]
 
@@ -94,9 +96,7 @@ def _hard_split(text: str, start: int, end: int, max_chars: int) -> Iterator[tup
         yield span
 
 
-def _group(
-    text: str, pieces: Iterator[tuple[int, int]], max_chars: int
-) -> list[tuple[int, int]]:
+def _group(text: str, pieces: Iterator[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
     """Greedily merge consecutive pieces while the merged span fits in max_chars."""
     out: list[tuple[int, int]] = []
     current: tuple[int, int] | None = None

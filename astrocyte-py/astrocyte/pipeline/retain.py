@@ -20,7 +20,7 @@ from astrocyte.config.schema import AstrocyteConfig
 from astrocyte.errors import BankNotFound, ValidationError
 from astrocyte.pipeline.chunking import chunk_text
 from astrocyte.pipeline.entities import entity_id, extract_mentions
-from astrocyte.pipeline.normalise import normalise
+from astrocyte.pipeline.normalise import normalise, supported_content_types
 from astrocyte.spi import Embedder, Entity, EntityLink, MemoryRecord, MetadataValue, VectorItem
 from astrocyte.stores.storeset import StoreSet
 from astrocyte.types import RetainBatchResult, RetainResult
@@ -57,8 +57,12 @@ class RetainPipeline:
         if "content" not in raw:
             raise ValidationError(f"{prefix}content", "is required")
         content_type = raw.get("content_type", "text")
-        if not isinstance(content_type, str):
-            raise ValidationError(f"{prefix}content_type", "must be a string")
+        if not isinstance(content_type, str) or content_type not in supported_content_types():
+            raise ValidationError(
+                f"{prefix}content_type",
+                f"unknown content type {content_type!r}",
+                fix=f"use one of {supported_content_types()}",
+            )
         return _CleanItem(
             content=v.content(raw["content"], limits.max_content_bytes, f"{prefix}content"),
             metadata=v.metadata(raw.get("metadata"), limits.max_metadata_keys, f"{prefix}metadata"),
@@ -71,7 +75,6 @@ class RetainPipeline:
     async def retain(self, bank_id: str, items: Sequence[_CleanItem]) -> RetainBatchResult:
         """Store already-cleaned items in ``bank_id`` as one all-or-nothing batch."""
         started = time.perf_counter()
-        await self._ensure_bank(bank_id)
         now = datetime.now(UTC)
         records: list[MemoryRecord] = []
         results: list[RetainResult] = []
@@ -121,6 +124,9 @@ class RetainPipeline:
             VectorItem(r.id, bank_id, matrix[i], r.tags, r.occurred_at, r.metadata)
             for i, r in enumerate(records)
         ]
+        # The bank is created only once the batch is known to be good, so a rejected
+        # first retain leaves no empty bank behind.
+        await self._ensure_bank(bank_id)
         await self._stores.write(records, vectors, list(entities.values()), links)
         return RetainBatchResult(
             bank_id=bank_id,

@@ -98,7 +98,8 @@ class RecallEngine:
 
     async def _embed_query(self, query: str) -> Vector:
         matrix = await self._embedder.embed([query], kind="query")
-        return matrix[0]
+        row: Vector = matrix[0]
+        return row
 
     async def _recall_bank(
         self,
@@ -112,7 +113,8 @@ class RecallEngine:
         results = await asyncio.gather(*(self._run(s, sq) for s in self._strategies))
         rankings = {s.name: ids for s, (ids, _) in zip(self._strategies, results, strict=True)}
         traces = [trace for _, trace in results]
-        fused = weighted_rrf(rankings, self._config.weights, k=self._config.rrf_k)
+        weights: dict[str, float] = {str(k): w for k, w in self._config.weights.items()}
+        fused = weighted_rrf(rankings, weights, k=self._config.rrf_k)
         records = await self._stores.documents.get(bank_id, [f.id for f in fused])
         by_id = {r.id: r for r in records}
         out: list[Candidate] = []
@@ -125,7 +127,9 @@ class RecallEngine:
             out.append(Candidate(record, f.score, f.ranks))
         return out, traces
 
-    async def _run(self, strategy: Strategy, query: StrategyQuery) -> tuple[list[str], StrategyTrace]:
+    async def _run(
+        self, strategy: Strategy, query: StrategyQuery
+    ) -> tuple[list[str], StrategyTrace]:
         started = time.perf_counter()
         skipped = error = None
         ids: list[str] = []
@@ -133,7 +137,7 @@ class RecallEngine:
             ids = await strategy.search(query)
         except Skip as skip:
             skipped = str(skip)
-        except Exception as exc:  # noqa: BLE001 — one failing strategy must not fail recall
+        except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
         elapsed = (time.perf_counter() - started) * 1000
         trace = StrategyTrace(

@@ -14,7 +14,6 @@ from typing import Protocol
 from astrocyte.pipeline.entities import query_name_candidates
 from astrocyte.spi import DocumentStore, GraphStore, RecordFilter, Vector, VectorStore
 
-
 VectorFn = Callable[[], Awaitable[Vector]]
 """Returns the query embedding (computed once per recall, on first await)."""
 
@@ -124,6 +123,4 @@ class TemporalStrategy:
         where = query.where
         if where is None or (where.time_from is None and where.time_to is None):
             raise Skip("no time range")
-        return await self._documents.find(
-            query.bank_id, where, limit=query.limit, order="newest"
-        )
+        return await self._documents.find(query.bank_id, where, limit=query.limit, order="newest")

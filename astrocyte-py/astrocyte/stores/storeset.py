@@ -39,9 +39,9 @@ class StoreSet:
     graph: GraphStore
 
     def _single_atomic(self) -> AtomicMemoryWriter | None:
-        docs = self.documents
-        if docs is self.vectors and docs is self.graph and isinstance(docs, AtomicMemoryWriter):
-            return docs
+        docs: object = self.documents
+        if _same(docs, self.vectors) and _same(docs, self.graph):
+            return docs if isinstance(docs, AtomicMemoryWriter) else None
         return None
 
     async def write(
@@ -84,16 +84,16 @@ class StoreSet:
         if not ids:
             return 0
         await self.graph.delete_memories(bank_id, ids)
-        if self.vectors is not self.documents:
+        if not _same(self.vectors, self.documents):
             await self.vectors.delete(bank_id, ids)
         return await self.documents.delete(bank_id, ids)
 
     async def health(self) -> dict[str, HealthStatus]:
         """Health of each distinct store."""
         out: dict[str, HealthStatus] = {"documents": await self.documents.health()}
-        if self.vectors is not self.documents:
+        if not _same(self.vectors, self.documents):
             out["vectors"] = await self.vectors.health()
-        if self.graph is not self.documents and self.graph is not self.vectors:
+        if not _same(self.graph, self.documents) and not _same(self.graph, self.vectors):
             out["graph"] = await self.graph.health()
         return out
 
@@ -105,3 +105,8 @@ class StoreSet:
                 continue
             closed.append(store)
             await store.close()
+
+
+def _same(a: object, b: object) -> bool:
+    """Whether two store slots hold one object (the embedded store fills all three)."""
+    return a is b

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -39,13 +40,13 @@ def test_chunks_are_ordered_bounded_slices_covering_all_content(
     if strategy != "fixed":
         # Without overlap, chunks tile the content exactly (modulo whitespace).
         assert _non_space("".join(c.text for c in chunks)) == _non_space(text)
-        assert all(a.end <= b.start for a, b in zip(chunks, chunks[1:], strict=False))
+        assert all(a.end <= b.start for a, b in itertools.pairwise(chunks))
     else:
         covered = set()
         for c in chunks:
             covered.update(range(c.start, c.end))
         assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
-        assert all(a.start < b.start for a, b in zip(chunks, chunks[1:], strict=False))
+        assert all(a.start < b.start for a, b in itertools.pairwise(chunks))
 
 
 def test_sentence_strategy_keeps_sentences_whole_and_groups_small_ones() -> None:
@@ -69,7 +70,7 @@ def test_fixed_strategy_overlaps_on_word_boundaries() -> None:
     text = " ".join(f"word{i}" for i in range(60))
     chunks = chunk_text(text, "fixed", max_chars=50, overlap=15)
     assert len(chunks) > 1
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end  # overlapping
         assert text[b.start - 1] == " "  # starts on a word
         assert b.text.split()[0] in a.text.split()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,7 +56,7 @@ def test_fusion_properties(rankings: dict[str, list[str]], k: int) -> None:
     fused = weighted_rrf(rankings, k=k)
     ids = [f.id for f in fused]
     assert len(ids) == len(set(ids)) == len({i for r in rankings.values() for i in r})
-    assert all(a.score >= b.score for a, b in zip(fused, fused[1:], strict=False))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(fused))
     for f in fused:
         for name, rank in f.ranks.items():
             assert rankings[name][rank - 1] == f.id
