@@ -1,9 +1,9 @@
 """Astrocyte: a memory layer for AI agents.
 
-    from astrocyte import Astrocyte
-    async with Astrocyte.from_config() as brain:
-        await brain.retain("Alice moved to Lisbon in March", "alice")
-        result = await brain.recall("where does Alice live?", "alice")
+from astrocyte import Astrocyte
+async with Astrocyte.from_config() as brain:
+    await brain.retain("Alice moved to Lisbon in March", "alice")
+    result = await brain.recall("where does Alice live?", "alice")
 """
 
 from astrocyte._version import __version__

@@ -17,8 +17,7 @@ from astrocyte.stores.text import tokenize
 from astrocyte.types import Citation, RecallHit, RecallResult, ReflectResult
 
 EXTRACTIVE_LABEL = (
-    "Extractive answer (no LLM configured): the most relevant stored memories, quoted "
-    "verbatim."
+    "Extractive answer (no LLM configured): the most relevant stored memories, quoted verbatim."
 )
 NO_EVIDENCE = "No relevant memories found."
 
@@ -37,8 +36,14 @@ async def reflect_with_llm(
     """Ask the LLM to answer from the evidence and map its ``[n]`` citations back."""
     hits = recall.hits
     if not hits:
-        return ReflectResult(query=query, answer=NO_EVIDENCE, mode="llm", citations=[],
-                             evidence=[], model=llm.model_id)
+        return ReflectResult(
+            query=query,
+            answer=NO_EVIDENCE,
+            mode="llm",
+            citations=[],
+            evidence=[],
+            model=llm.model_id,
+        )
     evidence = "\n".join(_evidence_line(n, hit) for n, hit in enumerate(hits, 1))
     completion = await llm.complete(
         [
@@ -66,8 +71,9 @@ def reflect_extractive(query: str, recall: RecallResult, *, max_points: int = 5)
     """Quote the best-matching sentence of each top memory, labelled as extractive."""
     hits = recall.hits[:max_points]
     if not hits:
-        return ReflectResult(query=query, answer=NO_EVIDENCE, mode="extractive", citations=[],
-                             evidence=[])
+        return ReflectResult(
+            query=query, answer=NO_EVIDENCE, mode="extractive", citations=[], evidence=[]
+        )
     terms = set(tokenize(query))
     lines = [EXTRACTIVE_LABEL]
     for n, hit in enumerate(hits, 1):

@@ -72,7 +72,7 @@ class RecordFilter:
     ``tags``: the memory carries *all* of these tags.
     ``time_from`` / ``time_to``: ``occurred_at`` within ``[time_from, time_to)``;
     memories without ``occurred_at`` never match a time condition.
-    ``metadata``: each key equals the given scalar.
+    ``metadata``: each key equals the given scalar (see :func:`metadata_equal`).
     ``ids``: the memory id is one of these.
     """
 
@@ -107,9 +107,21 @@ class RecordFilter:
             if self.time_to is not None and when >= self.time_to:
                 return False
         for key, value in self.metadata.items():
-            if key not in record.metadata or record.metadata[key] != value:
+            if key not in record.metadata or not metadata_equal(record.metadata[key], value):
                 return False
         return True
+
+
+def metadata_equal(a: MetadataValue, b: MetadataValue) -> bool:
+    """JSON-typed equality: ``True`` equals only ``True`` (not ``1``), ``1`` equals
+    ``1.0``, ``"1"`` equals only ``"1"``. Every store's metadata filter follows this."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a is b
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    return a == b
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ strategies (BM25 scores and cosines are not comparable), only their orders.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ class Fused:
     id: str
     score: float
     ranks: dict[str, int] = field(default_factory=dict)
+    _parts: list[float] = field(default_factory=list, repr=False)
 
 
 def weighted_rrf(
@@ -51,8 +53,12 @@ def weighted_rrf(
             entry = fused.get(memory_id)
             if entry is None:
                 entry = fused[memory_id] = Fused(memory_id, 0.0)
-            entry.score += weight / (k + rank)
+            entry._parts.append(weight / (k + rank))
             entry.ranks[strategy] = rank
+    for entry in fused.values():
+        # fsum is correctly rounded, so equal sums compare equal whatever the order
+        # the strategies were listed in — fusion must not depend on dict order.
+        entry.score = math.fsum(entry._parts)
     return sorted(
         fused.values(),
         key=lambda f: (-f.score, min(f.ranks.values()), -len(f.ranks), f.id),
