@@ -141,6 +141,9 @@ class Entity:
     name: str
     normalized: str
     kind: str = "unknown"
+    mentions: int = 0
+    """How many memories link to the entity: filled in by ``find_entities``, ignored
+    by ``upsert_entities``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +238,11 @@ class DocumentStore(Protocol):
         self, bank_id: str, query: str, *, limit: int, where: RecordFilter | None = None
     ) -> list[ScoredId]:
         """Best keyword matches for free text ``query`` (the store tokenises it;
-        query syntax characters are never interpreted). Higher score is better."""
+        query syntax characters are never interpreted). Higher score is better.
+
+        Query words found in more than 30% of the bank's memories are ignored while
+        the query has a rarer word (see :func:`astrocyte.stores.text.informative`),
+        so a memory matching only such a word is not returned."""
         ...
 
     async def find(
@@ -311,7 +318,8 @@ class GraphStore(Protocol):
         ...
 
     async def find_entities(self, bank_id: str, normalized_names: Sequence[str]) -> list[Entity]:
-        """Entities whose ``normalized`` name is one of the given names."""
+        """Entities whose ``normalized`` name is one of the given names, each with its
+        ``mentions`` count."""
         ...
 
     async def neighbourhood(

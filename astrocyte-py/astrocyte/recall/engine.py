@@ -56,7 +56,7 @@ class RecallEngine:
         available: dict[str, Strategy] = {
             "semantic": SemanticStrategy(stores.vectors),
             "keyword": KeywordStrategy(stores.documents),
-            "graph": GraphStrategy(stores.graph, depth=config.graph_depth),
+            "graph": GraphStrategy(stores.graph, stores.documents, depth=config.graph_depth),
             "temporal": TemporalStrategy(stores.documents),
         }
         self._strategies = [available[name] for name in dict.fromkeys(config.strategies)]

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from astrocyte.pipeline.entities import query_name_candidates
 from astrocyte.spi import DocumentStore, GraphStore, RecordFilter, Vector, VectorStore
+from astrocyte.stores.text import COMMON_WORD_MIN_BANK, COMMON_WORD_SHARE
 
 VectorFn = Callable[[], Awaitable[Vector]]
 """Returns the query embedding (computed once per recall, on first await)."""
@@ -81,12 +82,18 @@ class KeywordStrategy:
 
 
 class GraphStrategy:
-    """Memories that mention the entities named in the query, or their neighbours."""
+    """Memories that mention the entities named in the query, or their neighbours.
+
+    Entities mentioned by a large share of the bank (a speaker's own name in a chat
+    log) are ignored, by the same rule keyword search applies to common words: they
+    would pull in a third of the bank and, fused, promote whatever else ranks.
+    """
 
     name = "graph"
 
-    def __init__(self, graph: GraphStore, depth: int = 1) -> None:
+    def __init__(self, graph: GraphStore, documents: DocumentStore, depth: int = 1) -> None:
         self._graph = graph
+        self._documents = documents
         self._depth = depth
 
     async def search(self, query: StrategyQuery) -> list[str]:
@@ -97,6 +104,11 @@ class GraphStrategy:
         entities = await self._graph.find_entities(query.bank_id, names)
         if not entities:
             raise Skip("no known entity in query")
+        bank_size = await self._documents.count(query.bank_id)
+        if bank_size >= COMMON_WORD_MIN_BANK:
+            entities = [e for e in entities if e.mentions <= COMMON_WORD_SHARE * bank_size]
+            if not entities:
+                raise Skip("only entities common to the whole bank")
         # Graph hits carry no payload to filter on; the engine applies `where` to
         # every hydrated record, so the limit is widened to leave room for that.
         limit = query.limit if query.where is None else query.limit * 4

@@ -35,7 +35,7 @@ from astrocyte.spi import (
     Vector,
     VectorItem,
 )
-from astrocyte.stores.text import tokenize
+from astrocyte.stores.text import informative, tokenize
 
 __all__ = [
     "InMemoryDocumentStore",
@@ -471,6 +471,7 @@ class InMemoryDocumentStore(_Closable):
         if bank is None or not terms or limit == 0 or not bank.records:
             return []
         n_docs = len(bank.records)
+        terms = informative([(t, len(bank.postings.get(t, ()))) for t in terms], n_docs)
         avg_len = bank.total_length / n_docs if bank.total_length else 1.0
         scores: dict[str, float] = {}
         for term in terms:
@@ -700,7 +701,11 @@ class InMemoryGraphStore(_Closable):
         if bank is None:
             return []
         wanted = set(normalized_names)
-        found = [e for e in bank.entities.values() if e.normalized in wanted]
+        found = [
+            replace(e, mentions=len(bank.by_entity.get(e.id, ())))
+            for e in bank.entities.values()
+            if e.normalized in wanted
+        ]
         return sorted(found, key=lambda e: (e.normalized, e.id))
 
     async def neighbourhood(

@@ -20,9 +20,12 @@ import re
 import unicodedata
 
 __all__ = [
+    "COMMON_WORD_MIN_BANK",
+    "COMMON_WORD_SHARE",
     "MAX_QUERY_TERMS",
     "STOPWORDS",
     "fold",
+    "informative",
     "keyword_terms",
     "normalize",
     "tokenize",
@@ -115,3 +118,29 @@ def keyword_terms(query: str, *, limit: int = MAX_QUERY_TERMS) -> list[str]:
         if len(out) >= limit:
             break
     return out
+
+
+#: A query word found in more than this share of a bank's memories cannot tell them
+#: apart (a speaker's name in a chat log, the user's own name). With rank fusion a hit
+#: on such a word alone is not weak evidence but noise: it ranks, and anything that also
+#: ranks semantically is promoted. So such words are ignored while the query has other,
+#: rarer words. BM25's own IDF reaches zero at one half; a third already says little.
+COMMON_WORD_SHARE = 0.3
+
+#: Below this many memories every word is "common" by share; the rule is not applied.
+COMMON_WORD_MIN_BANK = 10
+
+
+def informative(words: list[tuple[str, int]], bank_size: int) -> list[str]:
+    """The query words worth matching, given each word's document count in the bank.
+
+    ``words`` pairs each query word with the number of the bank's memories containing
+    it. Words above :data:`COMMON_WORD_SHARE` are dropped unless every word is that
+    common. Words with a count of 0 are kept: the store's own stemming may still match
+    them, and if not they simply match nothing.
+    """
+    if bank_size < COMMON_WORD_MIN_BANK:
+        return [w for w, _ in words]
+    cutoff = COMMON_WORD_SHARE * bank_size
+    rare = [w for w, count in words if count <= cutoff]
+    return rare or [w for w, _ in words]

@@ -543,22 +543,56 @@ class DocumentStoreConformance:
         bank = new_bank()
         await document_store.create_bank(bank)
         common, rare, pad = unique_word(), unique_word(), unique_word()
-        filler = [unique_word() for _ in range(8)]
-        records = [record(bank, f"common{i}", f"{common} {filler[i]} {pad} walk") for i in range(8)]
+        records = [record(bank, f"common{i}", f"{common} {unique_word()} {pad}") for i in range(2)]
         records.append(record(bank, "rare", f"{rare} orchard {pad} walk"))
         records.append(record(bank, "both", f"{common} {rare} {pad} walk"))
         records.append(record(bank, "neither", "violin concert music hall"))
+        # Padding keeps `common` under the common-word share (3 of 13 memories).
+        records.extend(record(bank, f"pad{i}", f"{unique_word()} {pad}") for i in range(8))
         await document_store.put(records)
         hits = await document_store.keyword_search(bank, f"{common} {rare}", limit=20)
         ids = _ids(hits)
         assert ids[0] == "both"
         assert ids[1] == "rare"
-        assert set(ids[2:]) == {f"common{i}" for i in range(8)}
+        assert set(ids[2:]) == {"common0", "common1"}
         assert "neither" not in ids
         scores = [h.score for h in hits]
         assert all(math.isfinite(s) for s in scores)
         assert scores == sorted(scores, reverse=True)
         assert scores[1] > scores[2]
+
+    async def test_keyword_search_ignores_words_common_in_the_bank(
+        self, document_store: DocumentStore
+    ) -> None:
+        """A word in over 30% of the bank's memories is ignored while the query has a
+        rarer word — judged per bank, not over the whole store."""
+        busy, quiet = new_bank(), new_bank()
+        await document_store.create_bank(busy)
+        await document_store.create_bank(quiet)
+        name, rare, absent = unique_word(), unique_word(), unique_word()
+        await document_store.put(
+            [record(busy, f"n{i}", f"{name} says {unique_word()}") for i in range(12)]
+            + [record(busy, "r", f"{name} mentions {rare}")]
+            + [record(busy, f"o{i}", f"{unique_word()} {unique_word()}") for i in range(7)]
+        )
+        await document_store.put(
+            [record(quiet, "q", f"{name} once")]
+            + [record(quiet, f"o{i}", f"{unique_word()} {unique_word()}") for i in range(19)]
+        )
+        hits = await document_store.keyword_search(busy, f"{name} {rare}", limit=50)
+        assert _ids(hits) == ["r"]
+        assert await document_store.keyword_search(busy, f"{name} {absent}", limit=50) == []
+        alone = await document_store.keyword_search(busy, name, limit=50)
+        assert set(_ids(alone)) == {f"n{i}" for i in range(12)} | {"r"}
+        # In a bank where the same word is rare, it is matched as usual.
+        assert _ids(await document_store.keyword_search(quiet, f"{name} {absent}", limit=50)) == [
+            "q"
+        ]
+        # Counts follow deletes: once the word is rare in `busy`, it matches again.
+        await document_store.delete(busy, [f"n{i}" for i in range(12)])
+        assert _ids(await document_store.keyword_search(busy, f"{name} {absent}", limit=50)) == [
+            "r"
+        ]
 
     async def test_keyword_search_is_case_insensitive(self, document_store: DocumentStore) -> None:
         """Keyword matching ignores case."""

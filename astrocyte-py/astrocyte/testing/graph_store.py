@@ -77,6 +77,20 @@ class GraphStoreConformance:
         assert await graph_store.find_entities(bank, []) == []
         assert await graph_store.find_entities(bank, ["Alice"]) == []
 
+    async def test_find_entities_counts_mentions(self, graph_store: GraphStore) -> None:
+        """Each found entity carries how many memories link to it, in its own bank."""
+        bank, other = new_bank(), new_bank()
+        await graph_store.upsert_entities([_entity(bank, "a", "Ann"), _entity(bank, "b", "Ben")])
+        await graph_store.upsert_entities([_entity(other, "a", "Ann")])
+        await graph_store.link([EntityLink(bank, f"m{i}", "a") for i in range(3)])
+        await graph_store.link([EntityLink(bank, "m0", "b"), EntityLink(bank, "m0", "a")])
+        await graph_store.link([EntityLink(other, "x", "a")])
+        found = {e.id: e.mentions for e in await graph_store.find_entities(bank, ["ann", "ben"])}
+        assert found == {"a": 3, "b": 1}
+        await graph_store.delete_memories(bank, ["m1"])
+        found = {e.id: e.mentions for e in await graph_store.find_entities(bank, ["ann"])}
+        assert found == {"a": 2}
+
     async def test_upsert_entities_replaces_by_id(self, graph_store: GraphStore) -> None:
         """Upserting an entity id replaces its names and kind and keeps its links."""
         bank = new_bank()
@@ -85,7 +99,7 @@ class GraphStoreConformance:
         await graph_store.upsert_entities([Entity("e", bank, "Robert", "robert", "alias")])
         assert await graph_store.find_entities(bank, ["bob"]) == []
         assert await graph_store.find_entities(bank, ["robert"]) == [
-            Entity("e", bank, "Robert", "robert", "alias")
+            Entity("e", bank, "Robert", "robert", "alias", mentions=1)
         ]
         hits = await graph_store.neighbourhood(bank, ["e"], depth=0)
         assert _triples(hits) == {("m", "e", 0)}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,16 +17,13 @@ from astrocyte.stores.sqlite._sql import (
     dump_tags,
     filter_sql,
     from_micros,
-    fts_phrases,
     id_list,
     load_metadata,
     load_tags,
     opt_micros,
     to_micros,
 )
-
-# Below this many matching documents a phrase is cheap to score whatever its IDF.
-_COMMON_PHRASE_MIN_DOCS = 5000
+from astrocyte.stores.text import informative, keyword_terms, tokenize
 
 _MEMORY_COLUMNS = (
     "id, text, source_id, chunk_index, content_type, created_at, occurred_at, tags, "
@@ -61,11 +59,34 @@ def _record(bank_id: str, row: Sequence[Any]) -> MemoryRecord:
     )
 
 
+def count_terms(conn: sqlite3.Connection, bank_id: str, texts: Iterable[str], sign: int) -> None:
+    """Add (``sign=1``) or remove (``sign=-1``) documents from ``bank_terms``."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(set(tokenize(text)))
+        counts[""] += 1
+    if not counts:
+        return
+    conn.executemany(
+        "INSERT INTO bank_terms (bank_id, term, df) VALUES (?, ?, ?)"
+        " ON CONFLICT (bank_id, term) DO UPDATE SET df = df + excluded.df",
+        [(bank_id, term, sign * n) for term, n in counts.items()],
+    )
+    if sign < 0:
+        conn.execute("DELETE FROM bank_terms WHERE bank_id = ? AND df <= 0", (bank_id,))
+
+
 def unindex_text(conn: sqlite3.Connection, bank_id: str, ids_json: str) -> None:
-    """Remove memories from the external-content FTS index (before their rows change).
+    """Remove memories from the external-content FTS index and the bank's word counts
+    (before their rows change).
 
     FTS5 needs the exact indexed text to delete, which is the stored text.
     """
+    texts = conn.execute(
+        "SELECT text FROM memories WHERE bank_id = ? AND id IN (SELECT value FROM json_each(?))",
+        (bank_id, ids_json),
+    ).fetchall()
+    count_terms(conn, bank_id, (str(t[0]) for t in texts), -1)
     conn.execute(
         "INSERT INTO memories_fts (memories_fts, rowid, text)"
         " SELECT 'delete', seq, text FROM memories"
@@ -179,6 +200,7 @@ class DocumentOps(StoreBase):
                 " WHERE bank_id = ? AND id IN (SELECT value FROM json_each(?))",
                 (bank_id, id_list(ids)),
             )
+            count_terms(conn, bank_id, (r.text for r in latest if r.bank_id == bank_id), 1)
         conn.executemany(
             "INSERT OR IGNORE INTO memory_tags (bank_id, tag, memory_id) VALUES (?, ?, ?)",
             [(r.bank_id, tag, r.id) for r in latest for tag in dict.fromkeys(r.tags)],
@@ -214,39 +236,23 @@ class DocumentOps(StoreBase):
         return await self._read(op)
 
     @staticmethod
-    def _useful_phrases(conn: sqlite3.Connection, phrases: list[str]) -> list[str]:
-        """Drop phrases that cannot change the ranking but can cost a full scan.
+    def _useful_phrases(conn: sqlite3.Connection, bank_id: str, words: list[str]) -> list[str]:
+        """FTS5 phrases for the query words that can discriminate within this bank.
 
-        A phrase no document contains matches nothing. A phrase in at least half of
-        all documents gets an IDF of ~1e-6 from FTS5's bm25() (so it adds nothing to any
-        score), yet makes FTS5 score every document containing it: on a large bank one
-        such word ("user" in chat transcripts) turns a 2 ms query into 100+ ms. Such
-        phrases are dropped unless nothing else is left. Counting is capped, so the
-        check itself stays cheap for the common case of selective words.
+        Words common in the bank are dropped by :func:`informative`. Besides the
+        quality reason given there, a word in a large share of the bank makes FTS5
+        score every memory containing it: on a 100k bank one such word turns a 2 ms
+        query into 100+ ms.
         """
-        if len(phrases) < 2:
-            return phrases
-
-        def doc_count(phrase: str, cap: int) -> int:
-            row = conn.execute(
-                "SELECT count(*) FROM"
-                " (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)",
-                (phrase, cap),
-            ).fetchone()
-            return int(row[0])
-
-        counts = [doc_count(p, _COMMON_PHRASE_MIN_DOCS) for p in phrases]
-        common: set[int] = set()
-        if max(counts) >= _COMMON_PHRASE_MIN_DOCS:
-            total = int(conn.execute("SELECT count(*) FROM memories").fetchone()[0])
-            half = (total + 1) // 2
-            common = {
-                i
-                for i, c in enumerate(counts)
-                if c >= _COMMON_PHRASE_MIN_DOCS and doc_count(phrases[i], half) >= half
-            }
-        kept = [p for i, p in enumerate(phrases) if counts[i] and i not in common]
-        return kept or [phrases[i] for i in sorted(common)]
+        terms = {w: (tokenize(w) or [""])[0] for w in words}
+        rows = conn.execute(
+            "SELECT term, df FROM bank_terms"
+            " WHERE bank_id = ? AND term IN (SELECT value FROM json_each(?))",
+            (bank_id, id_list(["", *terms.values()])),
+        ).fetchall()
+        df = {str(t): int(n) for t, n in rows}
+        kept = informative([(w, df.get(t, 0)) for w, t in terms.items()], df.get("", 0))
+        return ['"' + w.replace('"', '""') + '"' for w in kept]
 
     async def keyword_search(
         self, bank_id: str, query: str, *, limit: int, where: RecordFilter | None = None
@@ -255,14 +261,14 @@ class DocumentOps(StoreBase):
         characters are never interpreted; a query of only stopwords returns ``[]``."""
         check_limit(limit)
         check_filter(where)
-        phrases = fts_phrases(query)
-        if not phrases or limit == 0:
+        words = keyword_terms(query)
+        if not words or limit == 0:
             return []
         clause, params = filter_sql(where, bank_id)
 
         def op(conn: sqlite3.Connection) -> list[ScoredId]:
             with snapshot(conn):
-                useful = self._useful_phrases(conn, phrases)
+                useful = self._useful_phrases(conn, bank_id, words)
                 if not useful:
                     return []
                 rows = conn.execute(

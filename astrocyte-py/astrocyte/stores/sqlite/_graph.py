@@ -130,12 +130,17 @@ class GraphOps(StoreBase):
 
         def op(conn: sqlite3.Connection) -> list[Entity]:
             rows = conn.execute(
-                "SELECT id, name, normalized, kind FROM entities"
-                " WHERE bank_id = ? AND normalized IN (SELECT value FROM json_each(?))"
-                " ORDER BY normalized, id",
+                "SELECT e.id, e.name, e.normalized, e.kind,"
+                " (SELECT count(*) FROM entity_links l"
+                "  WHERE l.bank_id = e.bank_id AND l.entity_id = e.id)"
+                " FROM entities e"
+                " WHERE e.bank_id = ? AND e.normalized IN (SELECT value FROM json_each(?))"
+                " ORDER BY e.normalized, e.id",
                 (bank_id, id_list(dict.fromkeys(normalized_names))),
             ).fetchall()
-            return [Entity(str(i), bank_id, str(n), str(z), str(k)) for i, n, z, k in rows]
+            return [
+                Entity(str(i), bank_id, str(n), str(z), str(k), int(c)) for i, n, z, k, c in rows
+            ]
 
         return await self._read(op)
 

@@ -126,6 +126,17 @@ _V1 = [
     ) WITHOUT ROWID
     """,
     "CREATE INDEX IF NOT EXISTS relations_target ON relations (bank_id, target_entity_id)",
+    # How many of a bank's memories contain each normalised word (term '' counts the
+    # memories themselves): lets keyword search tell a bank's common words from its
+    # rare ones in one indexed lookup. FTS5's own statistics are file-wide.
+    """
+    CREATE TABLE IF NOT EXISTS bank_terms (
+        bank_id TEXT NOT NULL,
+        term TEXT NOT NULL,
+        df INTEGER NOT NULL,
+        PRIMARY KEY (bank_id, term)
+    ) WITHOUT ROWID
+    """,
 ]
 
 #: Statements that bring a file from version ``n - 1`` to version ``n``.
