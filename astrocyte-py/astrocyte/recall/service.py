@@ -55,7 +55,9 @@ class RecallService:
         )
         # Ask strategies for at least as many candidates as the caller wants back.
         per_strategy = max(self._config.recall.candidates_per_strategy, limit)
-        ranked = await self._engine.recall(text, bank_ids, where, candidates=per_strategy)
+        ranked = await self._engine.recall(
+            text, bank_ids, where, need=limit, candidates=per_strategy
+        )
         kept, tokens, truncated = apply_budget(
             ranked.candidates,
             lambda c: c.record.text,
@@ -67,9 +69,9 @@ class RecallService:
             bank_ids=bank_ids,
             hits=[to_hit(c) for c in kept],
             strategies=ranked.traces,
-            total_candidates=len(ranked.candidates),
+            total_candidates=ranked.total,
             token_count=tokens,
-            truncated=truncated,
+            truncated=truncated or not ranked.exhausted,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
         )
 

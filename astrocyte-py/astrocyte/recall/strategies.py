@@ -86,8 +86,14 @@ class GraphStrategy:
 
     Entities mentioned by a large share of the bank (a speaker's own name in a chat
     log) are ignored, by the same rule keyword search applies to common words: they
-    would pull in a third of the bank and, fused, promote whatever else ranks.
+    would pull in a third of the bank and, fused, promote whatever else ranks. So are
+    entities linked to more than :data:`FANOUT` times the candidates asked for: which
+    of their memories come back would be an arbitrary sample, and loading every link
+    would dominate the recall's latency on a large bank.
     """
+
+    #: See the class docstring.
+    FANOUT = 10
 
     name = "graph"
 
@@ -104,6 +110,11 @@ class GraphStrategy:
         entities = await self._graph.find_entities(query.bank_id, names)
         if not entities:
             raise Skip("no known entity in query")
+        cap = self.FANOUT * query.limit
+        if any(e.mentions > cap for e in entities):
+            entities = [e for e in entities if e.mentions <= cap]
+            if not entities:
+                raise Skip(f"only entities linked to more than {cap} memories")
         bank_size = await self._documents.count(query.bank_id)
         if bank_size >= COMMON_WORD_MIN_BANK:
             entities = [e for e in entities if e.mentions <= COMMON_WORD_SHARE * bank_size]
