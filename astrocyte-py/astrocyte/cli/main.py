@@ -20,6 +20,7 @@ import click
 
 from astrocyte.brain import Astrocyte
 from astrocyte.cli import render
+from astrocyte.cli.bench import bench
 from astrocyte.config import load_config
 from astrocyte.errors import AstrocyteError, ConfigError, ValidationError
 
@@ -411,6 +412,9 @@ def demo(state: _State, keep: bool) -> None:
         for path in workdir.iterdir():
             path.unlink()
         workdir.rmdir()
+
+
+cli.add_command(bench)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

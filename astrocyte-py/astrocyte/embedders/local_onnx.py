@@ -53,6 +53,10 @@ class _Batch:
     attention_mask: _IntArray
 
 
+#: Calls with at most this many texts use the low-latency (non-spinning) session.
+_QUIET_MAX_TEXTS = 4
+
+
 class _Model:
     """A loaded tokenizer + ONNX session; only ever touched from the worker thread."""
 
@@ -83,27 +87,11 @@ class _Model:
         tokenizer.no_padding()
         self.tokenizer = tokenizer
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = intra_op_num_threads
-        # One session.run at a time (see the single-worker executor), so inter-op
-        # parallelism would only oversubscribe the cores intra-op already uses.
-        options.inter_op_num_threads = 1
-        # onnxruntime's pool threads busy-wait between ops by default. On a small
-        # machine that burns the cores the store's threads need during a recall (the
-        # query is embedded while keyword and graph search run): measured on 2 cores,
-        # a 3 ms query embedding took 18 ms next to a 10k-memory recall with spinning.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            self.session: Any = ort.InferenceSession(
-                str(model_path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:
-            raise EmbedderError(
-                f"cannot load the ONNX embedding model {model_path}: {exc}",
-                fix=_INSTALL_FIX,
-            ) from exc
+        self._ort = ort
+        self._model_path = model_path
+        self._threads = intra_op_num_threads
+        self.session: Any = self._session(spinning=True)
+        self._quiet_session: Any = None
 
         # Feed only the inputs the graph declares: some sentence-transformer exports
         # drop token_type_ids, and passing an unknown input is an error.
@@ -125,11 +113,44 @@ class _Model:
                 fix="pass dimensions= (and a distinct model_id=) matching the model",
             )
 
+    def _session(self, *, spinning: bool) -> Any:
+        ort = self._ort
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self._threads
+        # One session.run at a time (see the single-worker executor), so inter-op
+        # parallelism would only oversubscribe the cores intra-op already uses.
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            return ort.InferenceSession(
+                str(self._model_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise EmbedderError(
+                f"cannot load the ONNX embedding model {self._model_path}: {exc}",
+                fix=_INSTALL_FIX,
+            ) from exc
+
+    def quiet_session(self) -> Any:
+        """A second session whose threads sleep instead of busy-waiting between ops.
+
+        onnxruntime's pool threads spin by default: good for bulk throughput (~30%
+        more sentences/s here), bad for a recall's one short query, which is embedded
+        while keyword and graph search run on the store's threads — on 2 cores a 3 ms
+        query embedding took 18 ms next to a 10k-memory recall with spinning on.
+        """
+        if self._quiet_session is None:
+            self._quiet_session = self._session(spinning=False)
+        return self._quiet_session
+
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids per text, already truncated and wrapped in [CLS] ... [SEP]."""
         return [list(enc.ids) for enc in self.tokenizer.encode_batch(list(texts))]
 
-    def run(self, batch: _Batch) -> npt.NDArray[np.float32]:
+    def run(self, batch: _Batch, quiet: bool = False) -> npt.NDArray[np.float32]:
         """Mean-pooled, L2-normalised embeddings of one padded batch."""
         feeds: dict[str, _IntArray] = {
             "input_ids": batch.input_ids,
@@ -137,7 +158,8 @@ class _Model:
         }
         if "token_type_ids" in self.input_names:
             feeds["token_type_ids"] = np.zeros_like(batch.input_ids)
-        (hidden,) = self.session.run([self.output_name], feeds)
+        session = self.quiet_session() if quiet else self.session
+        (hidden,) = session.run([self.output_name], feeds)
         hidden = np.asarray(hidden, dtype=np.float32)
         if hidden.ndim == 3:
             # Padding positions must not dilute the mean, hence the mask weights.
@@ -272,8 +294,11 @@ class LocalOnnxEmbedder:
         token_ids = await self._submit(model.tokenize, items)
         # Each batch is its own job, so a concurrent short query waits for at most one
         # batch rather than the whole of a large retain.
+        # Queries and other tiny calls run on the non-spinning session (see
+        # _Model.quiet_session); bulk retains keep the faster spinning one.
+        quiet = len(items) <= _QUIET_MAX_TEXTS
         for batch in self._plan_batches(token_ids):
-            out[batch.positions] = await self._submit(model.run, batch)
+            out[batch.positions] = await self._submit(model.run, batch, quiet)
         return out
 
     async def warmup(self) -> None:

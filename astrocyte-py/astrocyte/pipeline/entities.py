@@ -31,7 +31,7 @@ _NOT_NAMES = STOPWORDS | frozenset(
     monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday
     january february march april may june july august september october november december
     mr mrs ms dr
-    """.split()  # noqa: SIM905 — a word list reads better as prose
+    """.split()
 )
 
 
