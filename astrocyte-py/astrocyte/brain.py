@@ -98,7 +98,7 @@ class Astrocyte:
         generated when omitted. ``occurred_at`` defaults to now. The bank is created
         on first retain unless ``banks.auto_create`` is off.
         """
-        _context(context)
+        caller = _context(context)
         bank = v.bank_id(bank_id)
         item = self._retainer.clean(
             {
@@ -110,7 +110,7 @@ class Astrocyte:
                 "content_type": content_type,
             }
         )
-        batch = await self._retainer.retain(bank, [item])
+        batch = await self._retainer.retain(bank, [item], context=caller)
         return batch.results[0]
 
     async def retain_many(
@@ -122,7 +122,7 @@ class Astrocyte:
     ) -> RetainBatchResult:
         """Retain a batch in one all-or-nothing write; much faster than a loop of
         :meth:`retain`. Every item is validated before anything is stored."""
-        _context(context)
+        caller = _context(context)
         bank = v.bank_id(bank_id)
         if isinstance(items, str | bytes) or not isinstance(items, Sequence):
             raise ValidationError("items", "must be a list of RetainItem or mappings")
@@ -139,7 +139,7 @@ class Astrocyte:
             self._retainer.clean(v.mapping_item(item, f"items[{i}]"), f"items[{i}].")
             for i, item in enumerate(items)
         ]
-        return await self._retainer.retain(bank, cleaned)
+        return await self._retainer.retain(bank, cleaned, context=caller)
 
     async def recall(
         self,

@@ -11,6 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from astrocyte.config.identity_schema import AccessGrant, AgentConfig, IdentityConfig
+from astrocyte.config.ingest_schema import DeploymentConfig
+from astrocyte.config.policy_schema import PolicyConfig
+
 StrategyName = Literal["semantic", "keyword", "graph", "temporal"]
 
 
@@ -119,3 +123,8 @@ class AstrocyteConfig(_Section):
     recall: RecallConfig = Field(default_factory=RecallConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     banks: BanksConfig = Field(default_factory=BanksConfig)
+    access_grants: list[AccessGrant] = Field(default_factory=list)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)

@@ -18,6 +18,7 @@ from typing import Any
 from astrocyte import validation as v
 from astrocyte.config.schema import AstrocyteConfig
 from astrocyte.errors import BankNotFound, ValidationError
+from astrocyte.identity.context import AstrocyteContext
 from astrocyte.pipeline.chunking import chunk_text
 from astrocyte.pipeline.entities import entity_id, extract_mentions
 from astrocyte.pipeline.normalise import normalise, supported_content_types
@@ -72,8 +73,18 @@ class RetainPipeline:
             content_type=content_type,
         )
 
-    async def retain(self, bank_id: str, items: Sequence[_CleanItem]) -> RetainBatchResult:
-        """Store already-cleaned items in ``bank_id`` as one all-or-nothing batch."""
+    async def retain(
+        self,
+        bank_id: str,
+        items: Sequence[_CleanItem],
+        *,
+        context: AstrocyteContext | None = None,
+    ) -> RetainBatchResult:
+        """Store already-cleaned items in ``bank_id`` as one all-or-nothing batch.
+
+        ``context`` is the caller, for policies that depend on who retains (quotas per
+        tenant, audit); access was already checked by the facade.
+        """
         started = time.perf_counter()
         now = datetime.now(UTC)
         records: list[MemoryRecord] = []
