@@ -30,7 +30,7 @@ def test_bench_quality_command_writes_report_and_table(
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert report["embedder"]["model_id"] == "all-MiniLM-L6-v2-int8"
-    assert report["dataset"] == dataset
+    assert report["benchmark"] == dataset and report["dataset"]["sha256"]
     text = json.dumps(report)
     for rung in ("keyword", "semantic", "rrf(semantic+keyword)", "+graph", "+temporal", "+rerank"):
         assert rung in text
