@@ -240,6 +240,38 @@ def build_headers(api_key: str | None, extra: Mapping[str, str] | None) -> dict[
     return headers
 
 
+def openai_client(
+    *,
+    base_url: str,
+    api_key: str | None,
+    api_key_env: str | None,
+    headers: Mapping[str, str] | None,
+    timeout: float,
+    max_retries: int,
+    backoff_base: float,
+    backoff_max: float,
+    error_cls: type[ProviderError],
+    label: str,
+) -> RedactingClient:
+    """The HTTP client every OpenAI-compatible provider uses: key resolved from the
+    argument or its environment variable, bearer header, retries, and the key scrubbed
+    from any error text."""
+    key = resolve_api_key(api_key, api_key_env)
+    return RedactingClient(
+        base_url=base_url,
+        headers=build_headers(key, headers),
+        timeout=float(timeout),
+        policy=RetryPolicy(
+            max_retries=max_retries,
+            backoff_base=float(backoff_base),
+            backoff_max=float(backoff_max),
+        ),
+        error_cls=error_cls,
+        label=label,
+        secrets=(key,) if key else (),
+    )
+
+
 class RedactingClient:
     """An ``httpx.AsyncClient`` (created lazily, inside the running loop) plus the
     retry policy and the secrets to scrub from every error message."""

@@ -11,14 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from astrocyte._providers import (
-    DEFAULT_BASE_URL,
-    RedactingClient,
-    RetryPolicy,
-    build_headers,
-    check_common_options,
-    resolve_api_key,
-)
+from astrocyte._providers import DEFAULT_BASE_URL, check_common_options, openai_client
 from astrocyte.errors import EmbedderError, ValidationError
 from astrocyte.spi import HealthStatus, Vector
 
@@ -105,19 +98,17 @@ class OpenAIEmbedder:
         self._batch_size = batch_size
         self._max_concurrency = max_concurrency
         self._prefixes = {"query": query_prefix, "document": document_prefix}
-        key = resolve_api_key(api_key, api_key_env)
-        self._http = RedactingClient(
+        self._http = openai_client(
             base_url=base_url,
-            headers=build_headers(key, headers),
-            timeout=float(timeout),
-            policy=RetryPolicy(
-                max_retries=max_retries,
-                backoff_base=float(backoff_base),
-                backoff_max=float(backoff_max),
-            ),
+            api_key=api_key,
+            api_key_env=api_key_env,
+            headers=headers,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
             error_cls=EmbedderError,
             label=f"embeddings model {model!r}",
-            secrets=(key,) if key else (),
         )
 
     def __repr__(self) -> str:

@@ -8,14 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from astrocyte._providers import (
-    DEFAULT_BASE_URL,
-    RedactingClient,
-    RetryPolicy,
-    build_headers,
-    check_common_options,
-    resolve_api_key,
-)
+from astrocyte._providers import DEFAULT_BASE_URL, check_common_options, openai_client
 from astrocyte.errors import LLMError, ValidationError
 from astrocyte.spi import ChatMessage, Completion, HealthStatus
 
@@ -77,19 +70,17 @@ class OpenAIChatProvider:
         self._model = model
         self._max_tokens_param = max_tokens_param
         self._extra_body = dict(extra_body or {})
-        key = resolve_api_key(api_key, api_key_env)
-        self._http = RedactingClient(
+        self._http = openai_client(
             base_url=base_url,
-            headers=build_headers(key, headers),
-            timeout=float(timeout),
-            policy=RetryPolicy(
-                max_retries=max_retries,
-                backoff_base=float(backoff_base),
-                backoff_max=float(backoff_max),
-            ),
+            api_key=api_key,
+            api_key_env=api_key_env,
+            headers=headers,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
             error_cls=LLMError,
             label=f"chat model {model!r}",
-            secrets=(key,) if key else (),
         )
 
     def __repr__(self) -> str:
