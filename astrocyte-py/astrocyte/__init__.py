@@ -17,11 +17,17 @@ from astrocyte.errors import (
     EmbedderError,
     LLMError,
     PayloadTooLarge,
+    PIIRejected,
     ProviderError,
+    QuotaExceeded,
+    RateLimited,
     StoreError,
     ValidationError,
 )
-from astrocyte.identity.context import AstrocyteContext
+from astrocyte.identity.access import AccessControl
+from astrocyte.identity.context import ActorIdentity, AstrocyteContext
+from astrocyte.identity.patterns import Permission
+from astrocyte.identity.resolver import BankResolver
 from astrocyte.types import (
     BankStats,
     Citation,
@@ -38,21 +44,28 @@ from astrocyte.types import (
 )
 
 __all__ = [
+    "AccessControl",
     "AccessDenied",
+    "ActorIdentity",
     "Astrocyte",
     "AstrocyteConfig",
     "AstrocyteContext",
     "AstrocyteError",
     "BankNotFound",
+    "BankResolver",
     "BankStats",
     "Citation",
     "ConfigError",
     "EmbedderError",
     "ForgetResult",
     "LLMError",
+    "PIIRejected",
     "PayloadTooLarge",
+    "Permission",
     "Provenance",
     "ProviderError",
+    "QuotaExceeded",
+    "RateLimited",
     "RecallHit",
     "RecallResult",
     "ReflectResult",

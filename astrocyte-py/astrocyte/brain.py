@@ -1,8 +1,10 @@
 """The ``Astrocyte`` facade: retain, recall, reflect, forget.
 
-Thin on purpose: each method validates the caller's context and hands off to the module
-that owns the capability (:mod:`astrocyte.pipeline.retain`, :mod:`astrocyte.recall`,
-:mod:`astrocyte.reflect`, :mod:`astrocyte.forget`).
+Thin on purpose: each method validates the caller's context, resolves and authorises
+the bank (:meth:`Astrocyte._authorize`, the one place per operation where the caller and
+the storage bank are both known) and hands off to the module that owns the capability
+(:mod:`astrocyte.pipeline.retain`, :mod:`astrocyte.recall`, :mod:`astrocyte.reflect`,
+:mod:`astrocyte.forget`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,19 @@ from typing import Any
 from astrocyte import validation as v
 from astrocyte.config import AstrocyteConfig, load_config
 from astrocyte.config.loader import ConfigSource
-from astrocyte.errors import ValidationError
+from astrocyte.errors import AccessDenied, BankNotFound, ValidationError
 from astrocyte.factory import build_embedder, build_llm, build_stores
 from astrocyte.forget import forget as _forget
+from astrocyte.identity.access import AccessControl, storage_bank_id, visible_bank_id
 from astrocyte.identity.context import LOCAL_CONTEXT, AstrocyteContext
+from astrocyte.identity.patterns import Permission
+from astrocyte.identity.resolver import BankResolver, build_resolver, resolve_bank
 from astrocyte.pipeline.retain import RetainPipeline
+from astrocyte.policy.engine import PolicyEngine
+from astrocyte.policy.ratelimit import Operation
 from astrocyte.recall.engine import RecallEngine
 from astrocyte.recall.rerank import Reranker, create_reranker
-from astrocyte.recall.service import RecallService
+from astrocyte.recall.service import BankTarget, RecallService
 from astrocyte.reflect import reflect_extractive, reflect_with_llm
 from astrocyte.spi import Embedder, HealthStatus, LLMProvider, MetadataValue
 from astrocyte.stores.storeset import StoreSet
@@ -44,6 +51,11 @@ class Astrocyte:
     Build it with :meth:`from_config` (or ``Astrocyte()`` for the zero-config embedded
     default), use it as an async context manager or call :meth:`close` when done.
     Stores, embedder or LLM passed to the constructor stay the caller's to close.
+
+    Every operation runs as a caller (``context=``, default: the local single user) and
+    is checked against ``access_grants``; with none configured everything is allowed.
+    ``bank_id`` may be omitted when the ``identity`` resolver can derive it from the
+    context. A context with a ``tenant`` only ever sees that tenant's banks.
     """
 
     def __init__(
@@ -54,8 +66,12 @@ class Astrocyte:
         embedder: Embedder | None = None,
         llm: LLMProvider | None = None,
         reranker: Reranker | None = None,
+        resolver: BankResolver | None = None,
     ) -> None:
         self.config = config or AstrocyteConfig()
+        # Identity first: a bad grant, agent or resolver fails before stores are opened.
+        self.access = AccessControl.from_config(self.config)
+        self.resolver = resolver or build_resolver(self.config)
         # Components passed in belong to the caller (who may share them between
         # instances); close() only closes what this instance built itself.
         self._owned: list[StoreSet | Embedder | LLMProvider] = []
@@ -70,7 +86,10 @@ class Astrocyte:
             self.config.recall,
             reranker or create_reranker(self.config.recall.rerank.provider),
         )
-        self._retainer = RetainPipeline(self.config, self.stores, self.embedder)
+        # One engine per instance: rate-limit buckets, quota locks and the audit sink
+        # must be shared by every path (retain, recall, reflect, forget).
+        self.policy = PolicyEngine(self.config, self.stores)
+        self._retainer = RetainPipeline(self.config, self.stores, self.embedder, policy=self.policy)
         self._recaller = RecallService(self.config, self.stores.documents, engine)
 
     @classmethod
@@ -78,10 +97,22 @@ class Astrocyte:
         """Build from a config object, mapping, YAML path, or ``None`` (zero config)."""
         return cls(load_config(source))
 
+    def bind(self, context: AstrocyteContext | None = None) -> AstrocyteContext:
+        """``context`` bound to this instance's grants, so that
+        ``brain.bind(ctx).effective_permissions("alice")`` answers what the caller may
+        do there. A bound context is used like any other; binding changes nothing else."""
+        return _context(context).bound_to(self.access)
+
+    async def default_bank(self, context: AstrocyteContext | None = None) -> str | None:
+        """The bank calls under ``context`` use when they name none (from the
+        ``identity`` resolver), or ``None`` when there is no default."""
+        caller = _context(context)
+        return await resolve_bank(self.resolver, caller.acting, caller.on_behalf_of)
+
     async def retain(
         self,
         content: str | bytes,
-        bank_id: str,
+        bank_id: str | None = None,
         *,
         metadata: Mapping[str, MetadataValue] | None = None,
         tags: Sequence[str] | None = None,
@@ -96,10 +127,11 @@ class Astrocyte:
         stored; each chunk is one memory. ``source`` is your id for the content
         (document or message id) and becomes every chunk's ``source_id``; one is
         generated when omitted. ``occurred_at`` defaults to now. The bank is created
-        on first retain unless ``banks.auto_create`` is off.
+        on first retain unless ``banks.auto_create`` is off. Needs ``write``.
         """
         caller = _context(context)
-        bank = v.bank_id(bank_id)
+        bank = await self._bank(caller, bank_id)
+        storage = self._authorize(caller, bank, Permission.WRITE)
         item = self._retainer.clean(
             {
                 "content": content,
@@ -110,20 +142,22 @@ class Astrocyte:
                 "content_type": content_type,
             }
         )
-        batch = await self._retainer.retain(bank, [item], context=caller)
+        batch = await self._retain(caller, bank, storage, [item])
         return batch.results[0]
 
     async def retain_many(
         self,
         items: Sequence[RetainItem | Mapping[str, Any]],
-        bank_id: str,
+        bank_id: str | None = None,
         *,
         context: AstrocyteContext | None = None,
     ) -> RetainBatchResult:
         """Retain a batch in one all-or-nothing write; much faster than a loop of
-        :meth:`retain`. Every item is validated before anything is stored."""
+        :meth:`retain`. Every item is validated before anything is stored. Needs
+        ``write``."""
         caller = _context(context)
-        bank = v.bank_id(bank_id)
+        bank = await self._bank(caller, bank_id)
+        storage = self._authorize(caller, bank, Permission.WRITE)
         if isinstance(items, str | bytes) or not isinstance(items, Sequence):
             raise ValidationError("items", "must be a list of RetainItem or mappings")
         if not items:
@@ -139,7 +173,27 @@ class Astrocyte:
             self._retainer.clean(v.mapping_item(item, f"items[{i}]"), f"items[{i}].")
             for i, item in enumerate(items)
         ]
-        return await self._retainer.retain(bank, cleaned, context=caller)
+        return await self._retain(caller, bank, storage, cleaned)
+
+    async def _retain(
+        self, caller: AstrocyteContext, bank: str, storage: str, items: Sequence[Any]
+    ) -> RetainBatchResult:
+        try:
+            batch = await self._retainer.retain(storage, items, context=caller)
+        except BankNotFound as exc:
+            if exc.bank_id != storage or storage == bank:
+                raise
+            raise BankNotFound(bank) from None
+        if storage == bank:
+            return batch
+        # The pipeline labels results with the storage id; the caller knows the bank by
+        # its own id only.
+        return batch.model_copy(
+            update={
+                "bank_id": bank,
+                "results": [r.model_copy(update={"bank_id": bank}) for r in batch.results],
+            }
+        )
 
     async def recall(
         self,
@@ -160,12 +214,74 @@ class Astrocyte:
         with weighted RRF (see :mod:`astrocyte.recall.engine`). ``tags`` (all must
         match), ``time_range`` (on ``occurred_at``) and ``filters`` (metadata equality)
         are hard filters. The result is cut to ``max_results`` and ``max_tokens``.
+
+        Needs ``read``. Of several ``banks``, those the caller may not read are skipped
+        and listed in ``RecallResult.skipped_banks``; if it may read none, the recall
+        is denied. With neither ``bank_id`` nor ``banks``, the context's default bank
+        (see :meth:`default_bank`) is searched.
         """
-        _context(context)
-        return await self._recaller.recall(
+        return await self._recall(
+            "recall",
             query,
             bank_id,
-            banks,
+            banks=banks,
+            max_results=max_results,
+            max_tokens=max_tokens,
+            tags=tags,
+            time_range=time_range,
+            filters=filters,
+            context=context,
+        )
+
+    async def _recall(
+        self,
+        operation: Operation,
+        query: str,
+        bank_id: str | None,
+        *,
+        banks: Sequence[str] | None,
+        max_results: int | None,
+        max_tokens: int | None,
+        tags: Sequence[str] | None,
+        time_range: TimeRange | tuple[Any, Any] | Mapping[str, Any] | None,
+        filters: Mapping[str, MetadataValue] | None,
+        context: AstrocyteContext | None,
+    ) -> RecallResult:
+        """Recall on behalf of ``operation`` (a reflect is rate-limited as one reflect,
+        not as a reflect plus a recall)."""
+        caller = _context(context)
+        # The query is checked before the banks, as it always was.
+        v.query(query, self.config.limits.max_query_chars)
+        if bank_id is None and banks is None:
+            bank_id = await resolve_bank(self.resolver, caller.acting, caller.on_behalf_of)
+        requested = RecallService.requested_banks(bank_id, banks)
+        targets: list[BankTarget] = []
+        denials: list[AccessDenied] = []
+        for bank in requested:
+            try:
+                targets.append(BankTarget(bank, self._authorize(caller, bank, Permission.READ)))
+            except AccessDenied as denial:
+                # One named bank: the caller asked for exactly that, so say no. Several:
+                # search what the caller may read and report the rest.
+                if bank_id is not None:
+                    raise
+                denials.append(denial)
+        skipped = [d.bank_id or "" for d in denials]
+        if not targets:
+            if len(denials) == 1:
+                raise denials[0]
+            raise AccessDenied(
+                f"principal {caller.principal!r} may not read any of the banks {skipped}",
+                fix="ask an administrator for a read grant in access_grants",
+                principal=caller.principal,
+                permission=str(Permission.READ),
+            )
+        for target in targets:
+            self.policy.admit(caller.principal, target.storage_id, operation)
+        return await self._recaller.recall(
+            query,
+            targets,
+            skipped_banks=skipped,
             max_results=max_results,
             max_tokens=max_tokens,
             tags=tags,
@@ -190,9 +306,11 @@ class Astrocyte:
 
         With an LLM configured the answer is synthesised by it; without one it is an
         extractive answer quoting the best evidence verbatim (``mode='extractive'``).
-        ``max_tokens`` bounds the evidence given to the LLM.
+        ``max_tokens`` bounds the evidence given to the LLM. Needs ``read`` (it is a
+        recall, with the same bank rules).
         """
-        evidence = await self.recall(
+        evidence = await self._recall(
+            "reflect",
             query,
             bank_id,
             banks=banks,
@@ -209,7 +327,7 @@ class Astrocyte:
 
     async def forget(
         self,
-        bank_id: str,
+        bank_id: str | None = None,
         *,
         memory_ids: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
@@ -221,36 +339,94 @@ class Astrocyte:
 
         Selectors combine with AND: ``memory_ids``, ``tags`` (all must match),
         ``filters`` (metadata equality), ``before`` (``occurred_at`` earlier than).
-        At least one is required.
+        At least one is required. Needs ``forget``.
         """
-        _context(context)
-        return await _forget(
+        caller = _context(context)
+        bank = await self._bank(caller, bank_id)
+        storage = self._authorize(caller, bank, Permission.FORGET)
+        self.policy.admit(caller.principal, storage, "forget")
+        result = await _forget(
             self.config,
             self.stores,
-            bank_id,
+            bank,
             memory_ids=memory_ids,
             tags=tags,
             filters=filters,
             before=before,
+            storage_bank_id=storage,
         )
+        # Cached bank counts and duplicate lookups of the retain path are now stale.
+        self.policy.note_write(storage)
+        await self.policy.record(
+            caller,
+            "forget",
+            bank,
+            deleted=result.deleted_count,
+            memory_ids=list(memory_ids) if memory_ids is not None else None,
+            tags=list(tags) if tags is not None else None,
+            filters=dict(filters) if filters is not None else None,
+            before=str(before) if before is not None else None,
+        )
+        return result
 
-    async def create_bank(self, bank_id: str, *, context: AstrocyteContext | None = None) -> None:
-        """Create an empty bank (idempotent)."""
-        _context(context)
-        await self.stores.documents.create_bank(v.bank_id(bank_id))
+    async def create_bank(
+        self, bank_id: str | None = None, *, context: AstrocyteContext | None = None
+    ) -> None:
+        """Create an empty bank (idempotent). Needs ``write``: the same permission that
+        lets a caller create a bank by retaining into it."""
+        caller = _context(context)
+        bank = await self._bank(caller, bank_id)
+        await self.stores.documents.create_bank(self._authorize(caller, bank, Permission.WRITE))
+        await self.policy.record(caller, "create_bank", bank)
 
     async def list_banks(self, *, context: AstrocyteContext | None = None) -> list[BankStats]:
-        """Every bank with its memory count."""
-        _context(context)
-        banks = await self.stores.documents.list_banks()
-        return [
-            BankStats(bank_id=b.bank_id, memory_count=b.memory_count, created_at=b.created_at)
-            for b in banks
-        ]
+        """The banks the caller may read, with their memory counts.
+
+        Banks of other tenants (or, for a caller without a tenant, of any tenant) and
+        banks the caller may not read are left out, not marked: the list never reveals
+        a bank the caller cannot see.
+        """
+        caller = _context(context)
+        out: list[BankStats] = []
+        for b in await self.stores.documents.list_banks():
+            bank = visible_bank_id(caller.tenant, b.bank_id)
+            if bank is None or not self.access.allows(caller, bank, Permission.READ):
+                continue
+            out.append(
+                BankStats(bank_id=bank, memory_count=b.memory_count, created_at=b.created_at)
+            )
+        return out
 
     async def health(self) -> dict[str, HealthStatus]:
         """Health of each store."""
         return await self.stores.health()
+
+    async def _bank(self, caller: AstrocyteContext, bank_id: object) -> str:
+        """The validated bank a call names, or the caller's default bank."""
+        if bank_id is None:
+            bank_id = await resolve_bank(self.resolver, caller.acting, caller.on_behalf_of)
+            if bank_id is None:
+                raise ValidationError(
+                    "bank_id",
+                    "is required: no default bank for this caller",
+                    fix="pass bank_id, or a context whose principal is 'type:id' "
+                    "(see identity.resolver in docs/identity.md)",
+                )
+        return v.bank_id(bank_id)
+
+    def _authorize(self, caller: AstrocyteContext, bank_id: str, permission: Permission) -> str:
+        """Check ``caller`` may ``permission`` on ``bank_id`` (as the caller names it)
+        and return the storage id of that bank.
+
+        Every operation passes through here once per bank, before any store is touched
+        and before anything about the bank (even whether it exists) is looked up, so
+        denials reveal nothing. It is the one place that knows both the caller and the
+        storage bank: per-caller policies (rate limits, quotas, audit) belong here.
+        """
+        self.access.check(caller, bank_id, permission)
+        # Tenants are a namespace, not a grant: the storage id of a tenant's bank
+        # contains "/", which no caller-supplied bank id can, so no guess reaches it.
+        return storage_bank_id(caller.tenant, bank_id)
 
     def _own(self, component: Any) -> Any:
         self._owned.append(component)
@@ -259,6 +435,7 @@ class Astrocyte:
     async def close(self) -> None:
         """Close the stores and providers this instance built (not ones passed in)."""
         owned, self._owned = self._owned, []
+        await self.policy.close()
         for component in owned:
             await component.close()
 
@@ -275,7 +452,7 @@ class Astrocyte:
 
 
 def _context(context: object) -> AstrocyteContext:
-    """The caller's context; enforcement of grants plugs in here (identity layer)."""
+    """The caller's context (the local single user when none is given)."""
     if context is None:
         return LOCAL_CONTEXT
     if not isinstance(context, AstrocyteContext):

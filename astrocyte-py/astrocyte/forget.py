@@ -23,13 +23,17 @@ async def forget(
     tags: object = None,
     filters: object = None,
     before: object = None,
+    storage_bank_id: str | None = None,
 ) -> ForgetResult:
     """Delete the memories selected by every given selector (AND).
 
     At least one selector is required: forgetting a whole bank by accident must not be
-    one missing argument away.
+    one missing argument away. ``storage_bank_id`` is the id the stores know the bank
+    by when it differs from the caller's ``bank_id`` (tenant namespacing); results and
+    errors always name ``bank_id``.
     """
     bank = v.bank_id(bank_id)
+    storage = bank if storage_bank_id is None else storage_bank_id
     if memory_ids is None and tags is None and filters is None and before is None:
         raise ValidationError(
             "memory_ids", "no selector given", fix="pass memory_ids, tags, filters or before"
@@ -40,7 +44,7 @@ async def forget(
         filters=v.metadata(filters, limits.max_metadata_keys, "filters"),
         before=before,
     )
-    if not await stores.documents.bank_exists(bank):
+    if not await stores.documents.bank_exists(storage):
         raise BankNotFound(bank)
     if memory_ids is not None:
         wanted = v.id_list(memory_ids, "memory_ids")
@@ -56,7 +60,7 @@ async def forget(
         raise ValidationError(
             "tags", "the selectors given are empty", fix="pass at least one tag, filter or id"
         )
-    ids = await stores.documents.find(bank, where)
+    ids = await stores.documents.find(storage, where)
     for start in range(0, len(ids), _DELETE_SLICE):
-        await stores.delete(bank, ids[start : start + _DELETE_SLICE])
+        await stores.delete(storage, ids[start : start + _DELETE_SLICE])
     return ForgetResult(bank_id=bank, deleted_ids=ids)

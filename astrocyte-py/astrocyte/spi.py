@@ -265,6 +265,15 @@ class DocumentStore(Protocol):
         """Number of memories in the bank."""
         ...
 
+    async def find_by_content_hash(self, bank_id: str, hashes: Sequence[str]) -> dict[str, str]:
+        """For each of ``hashes`` that a memory of the bank has as ``content_hash``, the
+        id of one such memory (the earliest stored, where the store can tell). Hashes
+        no memory has, and the empty hash, are left out of the result.
+
+        Retain calls this on every write when duplicate detection is on, so it must be
+        an indexed lookup (e.g. on ``(bank_id, content_hash)``), never a bank scan."""
+        ...
+
     async def health(self) -> HealthStatus:
         """Cheap liveness probe."""
         ...

@@ -62,12 +62,17 @@ class Astrocyte:
             raise RuntimeError("this Astrocyte is closed")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def retain(self, content: str | bytes, bank_id: str, **kwargs: Any) -> RetainResult:
+    def retain(
+        self, content: str | bytes, bank_id: str | None = None, **kwargs: Any
+    ) -> RetainResult:
         """See :meth:`astrocyte.Astrocyte.retain`."""
         return self._run(self._inner.retain(content, bank_id, **kwargs))
 
     def retain_many(
-        self, items: Sequence[RetainItem | Mapping[str, Any]], bank_id: str, **kwargs: Any
+        self,
+        items: Sequence[RetainItem | Mapping[str, Any]],
+        bank_id: str | None = None,
+        **kwargs: Any,
     ) -> RetainBatchResult:
         """See :meth:`astrocyte.Astrocyte.retain_many`."""
         return self._run(self._inner.retain_many(items, bank_id, **kwargs))
@@ -80,11 +85,11 @@ class Astrocyte:
         """See :meth:`astrocyte.Astrocyte.reflect`."""
         return self._run(self._inner.reflect(query, bank_id, **kwargs))
 
-    def forget(self, bank_id: str, **kwargs: Any) -> ForgetResult:
+    def forget(self, bank_id: str | None = None, **kwargs: Any) -> ForgetResult:
         """See :meth:`astrocyte.Astrocyte.forget`."""
         return self._run(self._inner.forget(bank_id, **kwargs))
 
-    def create_bank(self, bank_id: str, **kwargs: Any) -> None:
+    def create_bank(self, bank_id: str | None = None, **kwargs: Any) -> None:
         """See :meth:`astrocyte.Astrocyte.create_bank`."""
         self._run(self._inner.create_bank(bank_id, **kwargs))
 

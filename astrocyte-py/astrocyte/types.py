@@ -44,6 +44,11 @@ class RetainResult(_Model):
     bank_id: str
     source_id: str = Field(description="Id of the retained content; every chunk shares it.")
     memory_ids: list[str] = Field(description="One id per stored chunk, in chunk order.")
+    deduplicated: bool = Field(
+        default=False,
+        description="True when the content was already in the bank (policy.dedup): nothing "
+        "was written and memory_ids are the existing memories.",
+    )
 
     @property
     def chunk_count(self) -> int:
@@ -110,6 +115,11 @@ class RecallResult(_Model):
     token_count: int = Field(description="Estimated tokens of the returned hits' text.")
     truncated: bool = Field(description="True when max_results or max_tokens dropped hits.")
     elapsed_ms: float
+    skipped_banks: list[str] = Field(
+        default_factory=list,
+        description="Requested banks not searched because the caller may not read them "
+        "(multi-bank recall skips them instead of failing).",
+    )
 
 
 class Citation(_Model):

@@ -21,6 +21,7 @@ import click
 from astrocyte.brain import Astrocyte
 from astrocyte.cli import render
 from astrocyte.cli.bench import bench
+from astrocyte.cli.config_cmd import config as config_group
 from astrocyte.config import load_config
 from astrocyte.errors import AstrocyteError, ConfigError, ValidationError
 
@@ -415,6 +416,7 @@ def demo(state: _State, keep: bool) -> None:
 
 
 cli.add_command(bench)
+cli.add_command(config_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

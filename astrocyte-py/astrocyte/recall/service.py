@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from astrocyte import validation as v
 from astrocyte.config.schema import AstrocyteConfig
@@ -12,7 +13,16 @@ from astrocyte.recall.budget import apply_budget
 from astrocyte.recall.engine import RecallEngine
 from astrocyte.recall.provenance import to_hit
 from astrocyte.spi import DocumentStore, RecordFilter
-from astrocyte.types import RecallResult, TimeRange
+from astrocyte.types import RecallHit, RecallResult, TimeRange
+
+
+@dataclass(frozen=True, slots=True)
+class BankTarget:
+    """A bank to search: its id as the caller names it and as the stores know it
+    (they differ when the caller has a tenant; see :mod:`astrocyte.identity.access`)."""
+
+    bank_id: str
+    storage_id: str
 
 
 class RecallService:
@@ -28,26 +38,34 @@ class RecallService:
     async def recall(
         self,
         query: object,
-        bank_id: object = None,
-        banks: object = None,
+        targets: Sequence[BankTarget],
         *,
         max_results: object = None,
         max_tokens: object = None,
         tags: object = None,
         time_range: object = None,
         filters: object = None,
+        skipped_banks: Sequence[str] = (),
     ) -> RecallResult:
-        """See :meth:`astrocyte.Astrocyte.recall`."""
+        """See :meth:`astrocyte.Astrocyte.recall`. ``targets`` are the banks the caller
+        was authorised to read (see :meth:`requested_banks`); ``skipped_banks`` the
+        requested ones it was not, reported in the result."""
         started = time.perf_counter()
         limits = self._config.limits
         text = v.query(query, limits.max_query_chars)
-        bank_ids = await self.resolve_banks(bank_id, banks)
+        for target in targets:
+            if not await self._documents.bank_exists(target.storage_id):
+                raise BankNotFound(target.bank_id)
         limit = v.positive_int(
             self._config.recall.default_max_results if max_results is None else max_results,
             "max_results",
             maximum=limits.max_results,
         )
-        token_cap = v.optional_positive_int(max_tokens, "max_tokens", maximum=10_000_000)
+        token_cap = v.optional_positive_int(
+            self._config.recall.default_max_tokens if max_tokens is None else max_tokens,
+            "max_tokens",
+            maximum=10_000_000,
+        )
         where = build_filter(
             tags=v.tags(tags, limits.max_tags),
             time_range=v.time_range(time_range),
@@ -56,7 +74,7 @@ class RecallService:
         # Ask strategies for at least as many candidates as the caller wants back.
         per_strategy = max(self._config.recall.candidates_per_strategy, limit)
         ranked = await self._engine.recall(
-            text, bank_ids, where, need=limit, candidates=per_strategy
+            text, [t.storage_id for t in targets], where, need=limit, candidates=per_strategy
         )
         kept, tokens, truncated = apply_budget(
             ranked.candidates,
@@ -64,33 +82,49 @@ class RecallService:
             max_results=limit,
             max_tokens=token_cap,
         )
+        hits = [to_hit(c) for c in kept]
+        traces = ranked.traces
+        visible = {t.storage_id: t.bank_id for t in targets if t.storage_id != t.bank_id}
+        if visible:
+            # Callers only ever see their own bank ids, never the storage namespace.
+            hits = [_relabel_hit(h, visible) for h in hits]
+            traces = [
+                s.model_copy(update={"bank_id": visible.get(s.bank_id, s.bank_id)}) for s in traces
+            ]
         return RecallResult(
             query=text,
-            bank_ids=bank_ids,
-            hits=[to_hit(c) for c in kept],
-            strategies=ranked.traces,
+            bank_ids=[t.bank_id for t in targets],
+            hits=hits,
+            strategies=traces,
             total_candidates=ranked.total,
             token_count=tokens,
             truncated=truncated or not ranked.exhausted,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+            skipped_banks=list(skipped_banks),
         )
 
-    async def resolve_banks(self, bank_id: object, banks: object) -> list[str]:
-        """Exactly one of ``bank_id`` / ``banks``; every bank must exist."""
+    @staticmethod
+    def requested_banks(bank_id: object, banks: object) -> list[str]:
+        """The validated bank ids of a request: exactly one of ``bank_id`` / ``banks``
+        (duplicates dropped, order kept). Existence is checked by :meth:`recall`, after
+        access control, so a denied caller never learns whether a bank exists."""
         if (bank_id is None) == (banks is None):
             raise ValidationError(
                 "bank_id", "pass exactly one of bank_id or banks", fix="e.g. recall(q, 'alice')"
             )
         if bank_id is not None:
-            ids = [v.bank_id(bank_id)]
-        else:
-            if isinstance(banks, str) or not isinstance(banks, Sequence) or not banks:
-                raise ValidationError("banks", "must be a non-empty list of bank ids")
-            ids = list(dict.fromkeys(v.bank_id(b, f"banks[{i}]") for i, b in enumerate(banks)))
-        for b in ids:
-            if not await self._documents.bank_exists(b):
-                raise BankNotFound(b)
-        return ids
+            return [v.bank_id(bank_id)]
+        if isinstance(banks, str) or not isinstance(banks, Sequence) or not banks:
+            raise ValidationError("banks", "must be a non-empty list of bank ids")
+        return list(dict.fromkeys(v.bank_id(b, f"banks[{i}]") for i, b in enumerate(banks)))
+
+
+def _relabel_hit(hit: RecallHit, visible: Mapping[str, str]) -> RecallHit:
+    bank = hit.provenance.bank_id
+    if bank not in visible:
+        return hit
+    provenance = hit.provenance.model_copy(update={"bank_id": visible[bank]})
+    return hit.model_copy(update={"provenance": provenance})
 
 
 def build_filter(

@@ -384,10 +384,18 @@ class _DocBank:
     terms: dict[str, Counter[str]] = field(default_factory=dict)
     lengths: dict[str, int] = field(default_factory=dict)
     total_length: int = 0
+    # content hash -> ids holding it, in insertion order (a dict used as ordered set).
+    by_hash: dict[str, dict[str, None]] = field(default_factory=dict)
 
     def remove(self, memory_id: str) -> bool:
-        if self.records.pop(memory_id, None) is None:
+        record = self.records.pop(memory_id, None)
+        if record is None:
             return False
+        holders = self.by_hash.get(record.content_hash)
+        if holders is not None:
+            holders.pop(memory_id, None)
+            if not holders:
+                del self.by_hash[record.content_hash]
         for term in self.terms.pop(memory_id):
             posting = self.postings[term]
             del posting[memory_id]
@@ -400,6 +408,8 @@ class _DocBank:
         self.remove(record.id)
         terms = Counter(tokenize(record.text))
         self.records[record.id] = record
+        if record.content_hash:
+            self.by_hash.setdefault(record.content_hash, {})[record.id] = None
         self.terms[record.id] = terms
         for term, tf in terms.items():
             self.postings.setdefault(term, {})[record.id] = tf
@@ -528,6 +538,19 @@ class InMemoryDocumentStore(_Closable):
         self._check_open()
         bank = self._banks.get(bank_id)
         return 0 if bank is None else len(bank.records)
+
+    async def find_by_content_hash(self, bank_id: str, hashes: Sequence[str]) -> dict[str, str]:
+        """Hash → id of the earliest stored memory with it (a dict lookup per hash)."""
+        self._check_open()
+        bank = self._banks.get(bank_id)
+        if bank is None:
+            return {}
+        found: dict[str, str] = {}
+        for digest in hashes:
+            holders = bank.by_hash.get(digest) if digest else None
+            if holders:
+                found[digest] = next(iter(holders))
+        return found
 
     async def close(self) -> None:
         """Drop all data; the store is unusable afterwards."""

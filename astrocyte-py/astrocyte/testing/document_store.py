@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -706,6 +707,57 @@ class DocumentStoreConformance:
         await document_store.put([record(bank, f"m{i}") for i in range(7)])
         assert await document_store.count(bank) == 7
         assert await document_store.count(new_bank("unknown")) == 0
+
+    # ------------------------------------------------------------------ content hashes
+
+    async def test_find_by_content_hash(self, document_store: DocumentStore) -> None:
+        """Each present hash maps to a memory holding it; absent, empty and other banks'
+        hashes are left out; deletes and replacements are reflected."""
+        bank, other = new_bank(), new_bank("other")
+        for b in (bank, other):
+            await document_store.create_bank(b)
+
+        def hashed(b: str, memory_id: str, digest: str) -> MemoryRecord:
+            return replace(record(b, memory_id), content_hash=digest)
+
+        await document_store.put(
+            [
+                hashed(bank, "a", "h-shared"),
+                hashed(bank, "b", "h-shared"),
+                hashed(bank, "c", "h-c"),
+                hashed(bank, "empty", ""),
+            ]
+        )
+        await document_store.put([hashed(other, "x", "h-other"), hashed(other, "y", "h-c")])
+        found = await document_store.find_by_content_hash(
+            bank, ["h-shared", "h-c", "h-other", "h-missing", ""]
+        )
+        assert set(found) == {"h-shared", "h-c"}
+        assert found["h-shared"] in {"a", "b"}
+        assert found["h-c"] == "c"
+        assert await document_store.find_by_content_hash(bank, []) == {}
+        assert await document_store.find_by_content_hash(new_bank("unknown"), ["h-c"]) == {}
+        assert await document_store.find_by_content_hash(other, ["h-c"]) == {"h-c": "y"}
+        # A deleted memory no longer answers; the other holder of the hash still does.
+        first = found["h-shared"]
+        await document_store.delete(bank, [first])
+        assert await document_store.find_by_content_hash(bank, ["h-shared"]) == {
+            "h-shared": ({"a", "b"} - {first}).pop()
+        }
+        # Replacing a record's content replaces its hash.
+        await document_store.put([hashed(bank, "c", "h-new")])
+        assert await document_store.find_by_content_hash(bank, ["h-c", "h-new"]) == {"h-new": "c"}
+
+    async def test_find_by_content_hash_many(self, document_store: DocumentStore) -> None:
+        """A lookup of many hashes at once (a retain batch) answers every one."""
+        bank = new_bank()
+        await document_store.create_bank(bank)
+        await document_store.put(
+            [replace(record(bank, f"m{i}"), content_hash=f"h{i}") for i in range(300)]
+        )
+        asked = [f"h{i}" for i in range(0, 600, 2)]
+        found = await document_store.find_by_content_hash(bank, asked)
+        assert found == {f"h{i}": f"m{i}" for i in range(0, 300, 2)}
 
     async def test_health_is_ok(self, document_store: DocumentStore) -> None:
         """A working store reports healthy."""

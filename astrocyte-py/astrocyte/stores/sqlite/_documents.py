@@ -345,6 +345,34 @@ class DocumentOps(StoreBase):
 
         return await self._read(op)
 
+    async def find_by_content_hash(self, bank_id: str, hashes: Sequence[str]) -> dict[str, str]:
+        """Hash → id of the earliest stored memory with it, through the
+        ``(bank_id, content_hash)`` index."""
+        wanted = list(dict.fromkeys(h for h in hashes if h))
+        if not wanted:
+            return {}
+
+        def op(conn: sqlite3.Connection) -> dict[str, str]:
+            if len(wanted) == 1:
+                # The common case (one retained sentence): a plain index probe.
+                row = conn.execute(
+                    "SELECT id FROM memories WHERE bank_id = ? AND content_hash = ?"
+                    " ORDER BY seq LIMIT 1",
+                    (bank_id, wanted[0]),
+                ).fetchone()
+                return {} if row is None else {wanted[0]: str(row[0])}
+            # With min(), SQLite takes the bare column `id` from the row holding the
+            # minimum: the first stored memory of each hash.
+            rows = conn.execute(
+                "SELECT content_hash, id, min(seq) FROM memories"
+                " WHERE bank_id = ? AND content_hash IN (SELECT value FROM json_each(?))"
+                " GROUP BY content_hash",
+                (bank_id, id_list(wanted)),
+            ).fetchall()
+            return {str(digest): str(mid) for digest, mid, _ in rows}
+
+        return await self._read(op)
+
     async def count(self, bank_id: str) -> int:
         """Number of memories in the bank."""
 

@@ -15,7 +15,7 @@ import sqlite3
 
 from astrocyte.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: FTS5 tokenizer of the keyword index. Queries are passed to FTS5 as quoted phrases,
 #: so FTS5 tokenises them with this same tokenizer and index and query always agree.
@@ -139,8 +139,14 @@ _V1 = [
     """,
 ]
 
+# Version 2: duplicate detection on retain looks content hashes up within a bank
+# (DocumentStore.find_by_content_hash); without this index that is a scan of the bank.
+_V2 = [
+    "CREATE INDEX IF NOT EXISTS memories_hash ON memories (bank_id, content_hash)",
+]
+
 #: Statements that bring a file from version ``n - 1`` to version ``n``.
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 
 
 def user_version(conn: sqlite3.Connection) -> int:
