@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from astrocyte.config.schema import AstrocyteConfig
+from astrocyte.identity.access import visible_bank_id
 from astrocyte.policy.audit import AuditEvent, AuditSink, JsonlAuditSink, NullAuditSink
 from astrocyte.policy.dedup import Deduplicator
 from astrocyte.policy.pii import BankPIIPlan, PIIBarrier
@@ -88,6 +89,10 @@ class PolicyEngine:
         """Shorthand for ``audit(AuditEvent.of(context, action, bank, **details))``
         that does not even build the event when audit is off."""
         if self.audit_active:
+            if bank is not None and context is not None:
+                # The retain path knows the storage id ("acme/notes"); the trail must
+                # name banks the way their tenant does, like every other output.
+                bank = visible_bank_id(context.tenant, bank) or bank
             await self.audit_sink.write(AuditEvent.of(context, action, bank, **details))
 
     async def close(self) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from astrocyte.config.policy_schema import QuotaConfig
 from astrocyte.errors import ConfigError, QuotaExceeded
+from astrocyte.identity.access import TENANT_SEPARATOR
 from astrocyte.policy._match import bank_matches
 from astrocyte.spi import DocumentStore
 
@@ -132,7 +133,8 @@ class QuotaGuard:
                 limit=limit,
                 used=used,
                 requested=adding,
-                subject=f"bank {bank_id!r}",
+                # Name the bank as its tenant knows it, never by its storage id.
+                subject=f"bank {bank_id.rpartition(TENANT_SEPARATOR)[2]!r}",
                 fix="forget old memories, retain into another bank, or raise "
                 "policy.quotas.max_memories_per_bank",
             )
