@@ -13,6 +13,8 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT/astrocyte-py[dev]"
 
+# Console scripts (astrocyte) must resolve to this environment's, not a global one.
+export PATH="$VENV/bin:$PATH"
 cd "$ROOT/astrocyte-py"
 echo "== ruff"
 "$VENV/bin/ruff" check astrocyte tests benchmarks

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-EXE = shutil.which("astrocyte") or str(Path(sys.executable).with_name("astrocyte"))
+# The console script installed next to the interpreter running the tests: whatever
+# `astrocyte` PATH finds first may belong to another environment.
+EXE = str(Path(sys.executable).with_name("astrocyte"))
 
 
 def run(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -225,7 +224,7 @@ def test_profiles(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_console_script_exit_status(tmp_path: Path) -> None:
     """The installed `astrocyte` command, as a user runs it."""
-    exe = shutil.which("astrocyte") or str(Path(sys.executable).with_name("astrocyte"))
+    exe = str(Path(sys.executable).with_name("astrocyte"))
     bad = tmp_path / "astrocyte.yml"
     bad.write_text("chunking:\n  strategy: sentense\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASTROCYTE_")}
