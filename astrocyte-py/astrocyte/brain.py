@@ -89,7 +89,9 @@ class Astrocyte:
         # One engine per instance: rate-limit buckets, quota locks and the audit sink
         # must be shared by every path (retain, recall, reflect, forget).
         self.policy = PolicyEngine(self.config, self.stores)
-        self._retainer = RetainPipeline(self.config, self.stores, self.embedder, policy=self.policy)
+        self._retainer = RetainPipeline(
+            self.config, self.stores, self.embedder, policy=self.policy, llm=self.llm
+        )
         self._recaller = RecallService(self.config, self.stores.documents, engine)
 
     @classmethod
@@ -119,6 +121,7 @@ class Astrocyte:
         occurred_at: datetime | str | None = None,
         source: str | None = None,
         content_type: str = "text",
+        profile: str | None = None,
         context: AstrocyteContext | None = None,
     ) -> RetainResult:
         """Remember ``content`` in ``bank_id``.
@@ -140,6 +143,7 @@ class Astrocyte:
                 "occurred_at": occurred_at,
                 "source": source,
                 "content_type": content_type,
+                "profile": profile,
             }
         )
         batch = await self._retain(caller, bank, storage, [item])
@@ -206,6 +210,8 @@ class Astrocyte:
         tags: Sequence[str] | None = None,
         time_range: TimeRange | tuple[Any, Any] | Mapping[str, Any] | None = None,
         filters: Mapping[str, MetadataValue] | None = None,
+        external_context: Sequence[Mapping[str, Any] | str] | None = None,
+        now: datetime | str | None = None,
         context: AstrocyteContext | None = None,
     ) -> RecallResult:
         """Find the memories most relevant to ``query`` in one bank or several.
@@ -219,6 +225,14 @@ class Astrocyte:
         and listed in ``RecallResult.skipped_banks``; if it may read none, the recall
         is denied. With neither ``bank_id`` nor ``banks``, the context's default bank
         (see :meth:`default_bank`) is searched.
+
+        Without ``time_range``, a relative date in the query ("last week") is read as
+        of ``now`` (default: the current time) and ranks in-range memories higher
+        through the temporal strategy, without filtering (``recall.parse_dates``).
+        Proxy sources attached to the banks (``sources``, ``type: proxy``) are queried
+        alongside, and ``external_context`` (``[{text, source?, score?}]``) is fused in
+        too; such hits are labelled by ``RecallHit.origin`` and a failing proxy is only
+        reported in ``RecallResult.proxies`` (see docs/federated-recall.md).
         """
         return await self._recall(
             "recall",
@@ -230,6 +244,8 @@ class Astrocyte:
             tags=tags,
             time_range=time_range,
             filters=filters,
+            external_context=external_context,
+            now=now,
             context=context,
         )
 
@@ -246,6 +262,8 @@ class Astrocyte:
         time_range: TimeRange | tuple[Any, Any] | Mapping[str, Any] | None,
         filters: Mapping[str, MetadataValue] | None,
         context: AstrocyteContext | None,
+        external_context: Sequence[Mapping[str, Any] | str] | None = None,
+        now: datetime | str | None = None,
     ) -> RecallResult:
         """Recall on behalf of ``operation`` (a reflect is rate-limited as one reflect,
         not as a reflect plus a recall)."""
@@ -287,6 +305,8 @@ class Astrocyte:
             tags=tags,
             time_range=time_range,
             filters=filters,
+            external_context=external_context,
+            now=now,
         )
 
     async def reflect(
@@ -300,6 +320,8 @@ class Astrocyte:
         tags: Sequence[str] | None = None,
         time_range: TimeRange | tuple[Any, Any] | Mapping[str, Any] | None = None,
         filters: Mapping[str, MetadataValue] | None = None,
+        external_context: Sequence[Mapping[str, Any] | str] | None = None,
+        now: datetime | str | None = None,
         context: AstrocyteContext | None = None,
     ) -> ReflectResult:
         """Answer ``query`` from memory, citing the memories used.
@@ -307,7 +329,8 @@ class Astrocyte:
         With an LLM configured the answer is synthesised by it; without one it is an
         extractive answer quoting the best evidence verbatim (``mode='extractive'``).
         ``max_tokens`` bounds the evidence given to the LLM. Needs ``read`` (it is a
-        recall, with the same bank rules).
+        recall, with the same bank rules; ``external_context`` and ``now`` are as for
+        :meth:`recall`).
         """
         evidence = await self._recall(
             "reflect",
@@ -320,6 +343,8 @@ class Astrocyte:
             time_range=time_range,
             filters=filters,
             context=context,
+            external_context=external_context,
+            now=now,
         )
         if self.llm is None:
             return reflect_extractive(evidence.query, evidence)

@@ -36,6 +36,11 @@ class RetainItem(_Model):
     occurred_at: datetime | None = None
     source: str | None = None
     content_type: str = "text"
+    profile: str | None = Field(
+        default=None,
+        description="Extraction profile to apply (built-in or from extraction_profiles); "
+        "default: the built-in for content_type.",
+    )
 
 
 class RetainResult(_Model):
@@ -91,6 +96,12 @@ class RecallHit(_Model):
         description="1-based rank of this memory in each strategy that returned it."
     )
     provenance: Provenance
+    origin: str = Field(
+        default="local",
+        description="Where the hit came from: 'local' (a memory of a recalled bank), "
+        "'proxy:<source>' (a federated proxy source; not stored locally) or 'external' "
+        "(passed in the request's external_context).",
+    )
 
 
 class StrategyTrace(_Model):
@@ -102,6 +113,32 @@ class StrategyTrace(_Model):
     elapsed_ms: float
     skipped: str | None = Field(default=None, description="Why the strategy did not run.")
     error: str | None = Field(default=None, description="Failure, if the strategy failed.")
+
+
+class ProxyReport(_Model):
+    """How one federated proxy source answered a recall (see docs/federated-recall.md)."""
+
+    source_id: str = Field(description="Name of the source in the sources section.")
+    bank_id: str = Field(description="The recalled bank the proxy was queried for.")
+    status: Literal["ok", "timeout", "error", "blocked"] = Field(
+        description="ok | timeout | error | blocked (refused by the network guard; no "
+        "request was sent)."
+    )
+    elapsed_ms: float
+    hits: int = Field(description="Hits the proxy returned (before fusion and the budget).")
+    error: str | None = Field(default=None, description="Why it failed, if it did.")
+
+
+class QueryTimeRange(_Model):
+    """A time expression found in the query and the range it was read as.
+
+    Used only by the temporal strategy (a soft signal), never as a hard filter.
+    """
+
+    text: str = Field(description="The expression as written, e.g. 'last week'.")
+    start: datetime | None
+    end: datetime | None
+    keyword_query: str = Field(description="The query keyword search ran on (expression removed).")
 
 
 class RecallResult(_Model):
@@ -119,6 +156,13 @@ class RecallResult(_Model):
         default_factory=list,
         description="Requested banks not searched because the caller may not read them "
         "(multi-bank recall skips them instead of failing).",
+    )
+    proxies: list[ProxyReport] = Field(
+        default_factory=list, description="Federated proxy sources queried, and how each did."
+    )
+    query_time_range: QueryTimeRange | None = Field(
+        default=None,
+        description="Time range parsed from the query (recall.parse_dates), if any.",
     )
 
 

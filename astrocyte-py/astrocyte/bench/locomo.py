@@ -513,11 +513,17 @@ async def run_locomo(
     async with run:
         for number, sample in enumerate(samples, start=1):
             bank = safe_bank_id("locomo", sample.sample_id)
+            dates = [t.occurred_at for t in sample.turns if t.occurred_at is not None]
+            asked_at = max(dates) if dates else None
             async with run.session() as session:
                 memories = await session.ingest(bank, [t.item() for t in sample.turns])
                 for rung in run.active_rungs:
                     for question in sample.questions:
-                        hits = await session.recall(rung, question.question, bank, max(cutoffs))
+                        # LoCoMo questions carry no date: they are asked after the
+                        # last session, so that is "now" for relative dates.
+                        hits = await session.recall(
+                            rung, question.question, bank, max(cutoffs), now=asked_at
+                        )
                         retrieved = hit_turn_ids(hits)
                         scores = score_question(retrieved, question.evidence, cutoffs)
                         rung.rows.append((question.group, scores))

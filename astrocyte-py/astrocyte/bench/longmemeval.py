@@ -166,6 +166,7 @@ class LongMemEvalInstance:
     turns: tuple[LongMemEvalTurn, ...]
     answer_sessions: frozenset[str]
     answer_turns: frozenset[str]
+    question_date: datetime | None = None
 
 
 def _counters() -> dict[str, int]:
@@ -244,6 +245,7 @@ def parse_longmemeval(
                 answer_turns=frozenset(
                     turn_key(t.session_id, t.turn_index) for t in turns if t.has_answer
                 ),
+                question_date=parse_haystack_date(raw.get("question_date")),
             )
         )
     return instances, stats
@@ -383,7 +385,9 @@ async def run_longmemeval(
             async with run.session() as session:
                 await session.ingest(bank, [t.item() for t in instance.turns])
                 for rung in run.active_rungs:
-                    hits = await session.recall(rung, instance.question, bank, max(cutoffs))
+                    hits = await session.recall(
+                        rung, instance.question, bank, max(cutoffs), now=instance.question_date
+                    )
                     retrieved = hit_turn_keys(hits)
                     scores = score_question(
                         retrieved, instance.answer_sessions, instance.answer_turns, cutoffs

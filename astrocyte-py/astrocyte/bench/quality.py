@@ -425,12 +425,22 @@ class Session:
         return memories
 
     async def recall(
-        self, rung: RungState, query: str, bank_id: str, max_results: int
+        self,
+        rung: RungState,
+        query: str,
+        bank_id: str,
+        max_results: int,
+        *,
+        now: datetime | None = None,
     ) -> list[RecallHit]:
-        """``recall`` through the rung's instance, timing it and tallying its traces."""
+        """``recall`` through the rung's instance, timing it and tallying its traces.
+
+        ``now`` is when the question is asked in the dataset's world: relative dates in
+        it ("last week") mean that week, not the week the benchmark happens to run.
+        """
         brain = self._brains[rung.name]
         started = time.perf_counter()
-        result = await brain.recall(query, bank_id, max_results=max_results)
+        result = await brain.recall(query, bank_id, max_results=max_results, now=now)
         rung.latencies_ms.append((time.perf_counter() - started) * 1000)
         for trace in result.strategies:
             rung.count_trace(trace)

@@ -185,12 +185,29 @@ class SourceConfig(Section):
     signature_header: str = Field(
         default="X-Signature-256", min_length=1, description="webhook: signature header."
     )
+    timestamp_header: str = Field(
+        default="X-Timestamp", min_length=1, description="webhook: signed timestamp header."
+    )
+    tolerance_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="webhook: accepted clock skew (replay window)."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="webhook: largest accepted request body."
+    )
+    idempotency_header: str = Field(
+        default="Idempotency-Key", min_length=1, description="webhook: redelivery key header."
+    )
     interval_seconds: float = Field(default=300.0, ge=1, description="poll: seconds between polls.")
     url: str | None = Field(default=None, description="proxy (required) / poll: upstream URL.")
     headers: dict[str, str] = Field(
         default_factory=dict, description="proxy/poll: extra request headers."
     )
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600, description="proxy/poll.")
+    allow_private_network: bool = Field(
+        default=False,
+        description="proxy: allow link-local, cloud-metadata and unspecified addresses "
+        "(blocked by default against SSRF; loopback and private ranges are always allowed).",
+    )
 
     @field_validator("url")
     @classmethod
@@ -247,6 +264,16 @@ class ExtractionProfileConfig(Section):
     tag_rules: list[TagRuleConfig] = Field(default_factory=list)
     entity_extraction: EntityExtraction = Field(
         default="rules", description="none | rules (capitalised names, @handles) | llm"
+    )
+    gazetteers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="rules: known names by kind, e.g. {org: [Acme Corp]}; matched "
+        "case-insensitively on whole words, even when not capitalised.",
+    )
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Canonical name -> other names of the same entity (an id, a nickname); "
+        "a memory naming any of them is linked to all of them.",
     )
     target_bank_template: str | None = Field(
         default=None, min_length=1, description="Bank to retain into, e.g. 'user-{principal}'."

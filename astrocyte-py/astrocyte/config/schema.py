@@ -146,6 +146,18 @@ class RecallConfig(Section):
         description="Token budget of the returned text when a call gives no max_tokens; "
         "null: no budget.",
     )
+    parse_dates: bool = Field(
+        default=True,
+        description="Read relative dates in the query ('last week', 'in March') as a time "
+        "range for the temporal strategy when the call gives no time_range. A soft signal: "
+        "it ranks, never filters.",
+    )
+    proxy_weight: float = Field(
+        default=1.0, ge=0, description="Fusion weight of each federated proxy source's hits."
+    )
+    external_weight: float = Field(
+        default=1.0, ge=0, description="Fusion weight of hits passed as external_context."
+    )
 
     @field_validator("weights")
     @classmethod

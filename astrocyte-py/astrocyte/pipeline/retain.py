@@ -1,5 +1,14 @@
-"""The retain pipeline: admit → normalise → PII barrier → chunk → entities → dedup →
-embed → quota → store.
+"""The retain pipeline: admit → normalise → PII barrier → chunk → extract (entities,
+metadata, tags) → dedup → embed → quota → store.
+
+How an item is chunked and what is extracted from it is decided by its *extraction
+profile* (:mod:`astrocyte.pipeline.profiles`): the one the item names, else the built-in
+for its content type, which reproduces the behaviour from before profiles existed.
+Conversations and transcripts whose lines name speakers are chunked by whole turns
+(:func:`~astrocyte.pipeline.dialogue.chunk_dialogue`) and every chunk carries its
+``speakers`` and ``turn_ids`` (and ``speaker`` when there is one) in its metadata;
+caller metadata wins over these derived keys. A conversation may also be sent as a
+list of ``{speaker, text, timestamp?, turn_id?}`` turns.
 
 A batch is validated whole before anything is embedded, embedded in one call (the
 embedder batches internally), and written in one all-or-nothing store write, so a bad
@@ -21,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,15 +44,45 @@ from astrocyte.errors import BankNotFound, PIIRejected, QuotaExceeded, RateLimit
 from astrocyte.identity.context import AstrocyteContext
 from astrocyte.ids import new_id
 from astrocyte.pipeline.chunking import chunk_text
-from astrocyte.pipeline.entities import entity_id, extract_mentions
-from astrocyte.pipeline.normalise import normalise, supported_content_types
+from astrocyte.pipeline.dialogue import Turn, chunk_dialogue, parse_turns, turns_from_records
+from astrocyte.pipeline.entities import EntityMention, entity_id, extract_mentions
+from astrocyte.pipeline.llm_entities import LLMEntityExtractor
+from astrocyte.pipeline.normalise import (
+    email_date,
+    normalise,
+    normalise_event,
+    normalise_text,
+    supported_content_types,
+)
+from astrocyte.pipeline.profiles import (
+    ProfileRegistry,
+    ResolvedProfile,
+    apply_tag_rules,
+    expand_aliases,
+    json_path,
+    map_metadata,
+)
 from astrocyte.policy.engine import PolicyEngine
 from astrocyte.policy.pii import BankPIIPlan
-from astrocyte.spi import Embedder, Entity, EntityLink, MemoryRecord, MetadataValue, VectorItem
+from astrocyte.spi import (
+    Embedder,
+    Entity,
+    EntityLink,
+    LLMProvider,
+    MemoryRecord,
+    MetadataValue,
+    VectorItem,
+)
 from astrocyte.stores.storeset import StoreSet
 from astrocyte.types import RetainBatchResult, RetainResult
 
-_ITEM_KEYS = frozenset({"content", "metadata", "tags", "occurred_at", "source", "content_type"})
+_ITEM_KEYS = frozenset(
+    {"content", "metadata", "tags", "occurred_at", "source", "content_type", "profile"}
+)
+#: Content types whose text is parsed into speaker turns and chunked by whole turns.
+DIALOGUE_TYPES = frozenset({"conversation", "transcript"})
+
+log = logging.getLogger(__name__)
 
 #: Audit events list memory ids only up to this many (a bulk retain can have 10k).
 _AUDIT_MAX_IDS = 100
@@ -60,6 +101,9 @@ class _CleanItem:
     occurred_at: datetime | None
     source: str | None
     content_type: str
+    profile: str | None = None
+    #: Turns of a structured transcript (``content`` is then their rendered text).
+    turns: tuple[Turn, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +115,10 @@ class _Prepared:
     mentions: list[list[Entity]]
     existing_ids: list[str] | None = None  # set when the item is a duplicate
     vectors: list[VectorItem] = field(default_factory=list)
+    #: Set when the item's profile wants LLM entities; ``mentions`` hold the rules'
+    #: until :meth:`RetainPipeline._extract_with_llm` replaces them.
+    llm_profile: ResolvedProfile | None = None
+    placeholders: frozenset[str] = frozenset()
 
     @property
     def duplicate(self) -> bool:
@@ -83,6 +131,9 @@ class RetainPipeline:
     ``policy`` is the instance's :class:`~astrocyte.policy.engine.PolicyEngine`; when
     omitted one is built from ``config`` and ``stores``. Pass the engine the facade
     uses for its other operations, so rate limits and audit are shared.
+
+    ``llm`` serves profiles with ``entity_extraction: llm``; without one they fall
+    back to rule-based entities (with a warning).
     """
 
     def __init__(
@@ -91,11 +142,14 @@ class RetainPipeline:
         stores: StoreSet,
         embedder: Embedder,
         policy: PolicyEngine | None = None,
+        llm: LLMProvider | None = None,
     ) -> None:
         self._config = config
         self._stores = stores
         self._embedder = embedder
         self.policy = policy if policy is not None else PolicyEngine(config, stores)
+        self.llm = llm
+        self.profiles = ProfileRegistry(config.extraction_profiles, config.chunking)
 
     def clean(self, raw: Mapping[str, Any], prefix: str = "") -> _CleanItem:
         """Validate one item's fields; ``prefix`` names it in errors (``items[3].``)."""
@@ -114,13 +168,24 @@ class RetainPipeline:
                 f"unknown content type {content_type!r}",
                 fix=f"use one of {supported_content_types()}",
             )
+        profile = v.optional_str(raw.get("profile"), f"{prefix}profile")
+        if profile is not None:
+            self.profiles.get(profile, f"{prefix}profile")
+        turns: tuple[Turn, ...] | None = None
+        content = raw["content"]
+        if isinstance(content, list | tuple):
+            turns = _structured_turns(content, content_type, f"{prefix}content")
+            # The rendered text is what the size limit, dedup and the thread heuristic see.
+            content = "\n".join(t.render() for t in turns)
         return _CleanItem(
-            content=v.content(raw["content"], limits.max_content_bytes, f"{prefix}content"),
+            content=v.content(content, limits.max_content_bytes, f"{prefix}content"),
             metadata=v.metadata(raw.get("metadata"), limits.max_metadata_keys, f"{prefix}metadata"),
             tags=v.tags(raw.get("tags"), limits.max_tags, f"{prefix}tags"),
             occurred_at=v.timestamp(raw.get("occurred_at"), f"{prefix}occurred_at"),
             source=v.optional_str(raw.get("source"), f"{prefix}source"),
             content_type=content_type,
+            profile=profile,
+            turns=turns,
         )
 
     async def retain(
@@ -169,6 +234,8 @@ class RetainPipeline:
             prepared = await asyncio.to_thread(prepare_all)
         else:
             prepared = prepare_all()
+        if any(p.llm_profile is not None for p in prepared):
+            await self._extract_with_llm(bank_id, prepared)
 
         dedup, quotas = policy.dedup, policy.quotas
         # Checks that need the bank's state (duplicate lookup, memory count) run first
@@ -284,12 +351,41 @@ class RetainPipeline:
         redacted: dict[str, int],
     ) -> _Prepared:
         prefix = f"items[{index}]." if count > 1 else ""
-        text = normalise(item.content, item.content_type)
+        profile = self.profiles.for_item(item.profile, item.content_type)
+        rules = profile.config
+        # The event object is parsed only when the profile reads it, so items without
+        # a profile cost exactly what they did before profiles existed.
+        event: Any = None
+        if item.content_type == "event" and profile.needs_payload:
+            normalise(item.content, "event")  # validates: a JSON object, or a precise error
+            event = json.loads(item.content)
+        if item.turns is not None:
+            text = item.content
+        elif event is not None and rules.content_path is not None:
+            text = _text_at(event, rules.content_path, profile.name, f"{prefix}content")
+        else:
+            text = normalise(item.content, item.content_type)
         metadata, tags, source = item.metadata, item.tags, item.source
+        turns: list[Turn] | None = list(item.turns) if item.turns is not None else None
         placeholders: frozenset[str] = frozenset()
         if plan is not None:
             before = sum(redacted.values())
-            text = _scan(plan, text, f"{prefix}content", redacted)
+            if turns is not None:
+                # Scanned turn by turn, so each keeps its id and the error names it.
+                turns = [
+                    Turn(
+                        _scan(plan, t.speaker, f"{prefix}content[{i}].speaker", redacted)
+                        if t.speaker
+                        else t.speaker,
+                        _scan(plan, t.text, f"{prefix}content[{i}].text", redacted),
+                        t.turn_id,
+                        t.timestamp,
+                    )
+                    for i, t in enumerate(turns)
+                ]
+                text = "\n".join(t.render() for t in turns)
+            else:
+                text = _scan(plan, text, f"{prefix}content", redacted)
             if self.policy.pii.scan_metadata:
                 metadata = {
                     key: _scan(plan, value, f"{prefix}metadata.{key}", redacted)
@@ -304,45 +400,121 @@ class RetainPipeline:
                     source = _scan(plan, source, f"{prefix}source", redacted)
             if sum(redacted.values()) > before:
                 placeholders = plan.placeholders
-        chunks = chunk_text(
-            text,
-            self._config.chunking.strategy,
-            max_chars=self._config.chunking.max_chars,
-            overlap=self._config.chunking.overlap,
-        )
-        if not chunks:
+        if turns is None and item.content_type in DIALOGUE_TYPES:
+            parsed = parse_turns(text)
+            # Without a single named speaker it is prose, chunked as such.
+            turns = parsed if any(t.speaker for t in parsed) else None
+
+        derived: dict[str, MetadataValue] = {}
+        occurred_at = item.occurred_at
+        if profile.needs_payload:
+            payload = event if event is not None else _envelope(item, text, metadata, turns)
+            derived = map_metadata(rules.metadata_mapping, payload)
+            if plan is not None:
+                # Mapped values come from the content, which is always scanned.
+                derived = {
+                    key: _scan(plan, value, f"{prefix}metadata.{key}", redacted)
+                    if isinstance(value, str)
+                    else value
+                    for key, value in derived.items()
+                }
+            tags = tuple(dict.fromkeys((*tags, *apply_tag_rules(rules, payload))))
+            if occurred_at is None and rules.occurred_at_path is not None:
+                stamps = [x for x in json_path(payload, rules.occurred_at_path) if x is not None]
+                if stamps:
+                    occurred_at = v.timestamp(stamps[0], f"{prefix}content")
+        elif rules.tags:
+            tags = tuple(dict.fromkeys((*tags, *rules.tags)))
+        if occurred_at is None and item.content_type == "email":
+            occurred_at = email_date(item.content)
+        if occurred_at is None and turns:
+            occurred_at = next((t.timestamp for t in turns if t.timestamp is not None), None)
+
+        # (text, index, metadata, occurred_at) of every chunk.
+        pieces: list[tuple[str, int, dict[str, MetadataValue], datetime | None]] = []
+        base = {**derived, **metadata} if derived else metadata
+        if turns:
+            for dchunk in chunk_dialogue(turns, max_chars=profile.chunking.max_chars):
+                # Metadata values are JSON scalars, so lists are comma-joined strings.
+                turn_meta: dict[str, MetadataValue] = {"turn_ids": ",".join(dchunk.turn_ids)}
+                if dchunk.speakers:
+                    turn_meta["speakers"] = ", ".join(dchunk.speakers)
+                if len(dchunk.speakers) == 1:
+                    turn_meta["speaker"] = dchunk.speakers[0]
+                if dchunk.partial:
+                    turn_meta["partial_turn"] = True
+                # The caller's keys win: they know their data better than the parser.
+                chunk_meta = {**derived, **turn_meta, **metadata}
+                when = item.occurred_at or dchunk.first_timestamp or occurred_at
+                pieces.append((dchunk.text, dchunk.index, chunk_meta, when))
+        else:
+            chunking = profile.chunking
+            for chunk in chunk_text(
+                text, chunking.strategy, max_chars=chunking.max_chars, overlap=chunking.overlap
+            ):
+                pieces.append((chunk.text, chunk.index, base, occurred_at))
+        if not pieces:
             raise ValidationError(f"{prefix}content", "is empty after normalisation")
         source_id = source or new_id("src")
         records: list[MemoryRecord] = []
         mentions: list[list[Entity]] = []
-        for chunk in chunks:
+        for chunk_text_, chunk_index, chunk_meta, when in pieces:
             records.append(
                 MemoryRecord(
                     id=new_id("mem"),
                     bank_id=bank_id,
-                    text=chunk.text,
+                    text=chunk_text_,
                     source_id=source_id,
-                    chunk_index=chunk.index,
+                    chunk_index=chunk_index,
                     content_type=item.content_type,
                     created_at=now,
                     # A memory with no stated time is taken to have happened when it
                     # was retained, so time filters and forget(before=) see every memory.
-                    occurred_at=item.occurred_at or now,
+                    occurred_at=when or now,
                     tags=tags,
-                    metadata=metadata,
-                    content_hash=hashlib.sha256(chunk.text.encode()).hexdigest(),
+                    metadata=chunk_meta,
+                    content_hash=hashlib.sha256(chunk_text_.encode()).hexdigest(),
                 )
             )
-            mentions.append(
-                [
-                    Entity(entity_id(bank_id, m.normalized), bank_id, m.name, m.normalized, m.kind)
-                    for m in extract_mentions(chunk.text)
-                    # "[EMAIL]" would otherwise become an entity linking every memory
-                    # that had an address redacted.
-                    if m.name not in placeholders
-                ]
+            found: list[EntityMention] = []
+            if rules.entity_extraction != "none":
+                # llm items start with the rules' entities: the LLM step replaces them,
+                # and they are the fallback when it cannot.
+                found = extract_mentions(chunk_text_, gazetteers=profile.gazetteer)
+                if profile.alias_groups:
+                    found = expand_aliases(found, profile.alias_groups)
+            mentions.append(_entities(bank_id, found, placeholders))
+        return _Prepared(
+            source_id,
+            records,
+            mentions,
+            llm_profile=profile if rules.entity_extraction == "llm" else None,
+            placeholders=placeholders,
+        )
+
+    async def _extract_with_llm(self, bank_id: str, prepared: list[_Prepared]) -> None:
+        """Replace the rule-based entities of ``llm``-profile items with the LLM's."""
+        if self.llm is None:
+            log.warning(
+                "entity_extraction: llm but no LLM is configured; using rule-based entities"
             )
-        return _Prepared(source_id, records, mentions)
+            return
+        for p in prepared:
+            profile = p.llm_profile
+            if profile is None:
+                continue
+            extractor = LLMEntityExtractor(self.llm, gazetteers=profile.gazetteer)
+            results = await extractor.extract_many([r.text for r in p.records])
+            p.mentions = [
+                _entities(
+                    bank_id,
+                    expand_aliases(result.mentions, profile.alias_groups)
+                    if profile.alias_groups
+                    else result.mentions,
+                    p.placeholders,
+                )
+                for result in results
+            ]
 
     async def _mark_exact_duplicates(self, bank_id: str, prepared: list[_Prepared]) -> None:
         """Mark items whose every chunk is already stored — in the bank, or as an
@@ -415,6 +587,78 @@ def _scan(plan: BankPIIPlan, text: str, field_name: str, redacted: dict[str, int
     for kind, n in result.redacted.items():
         redacted[kind] = redacted.get(kind, 0) + n
     return result.text
+
+
+def _entities(
+    bank_id: str, mentions: Sequence[EntityMention], placeholders: frozenset[str]
+) -> list[Entity]:
+    return [
+        Entity(entity_id(bank_id, m.normalized), bank_id, m.name, m.normalized, m.kind)
+        for m in mentions
+        # "[EMAIL]" would otherwise become an entity linking every memory that had an
+        # address redacted.
+        if m.name not in placeholders
+    ]
+
+
+def _structured_turns(
+    content: Sequence[Any], content_type: str, field_name: str
+) -> tuple[Turn, ...]:
+    """A list of ``{speaker, text, timestamp?, turn_id?}`` as validated turns; errors
+    name the item's field (``items[2].content[0].text``), not ``turns[0]``."""
+    if content_type not in DIALOGUE_TYPES:
+        raise ValidationError(
+            field_name,
+            f"a list of turns needs content_type conversation or transcript, not {content_type!r}",
+            fix="pass content_type='conversation', or send the content as a string",
+        )
+    try:
+        turns = turns_from_records(content)
+    except ValidationError as exc:
+        inner = exc.message.removeprefix(f"{exc.field}: ")
+        raise ValidationError(
+            field_name + exc.field.removeprefix("turns"), inner, fix=exc.fix
+        ) from None
+    if not turns:
+        raise ValidationError(field_name, "has no turn with text")
+    return tuple(turns)
+
+
+def _text_at(event: Any, path: str, profile: str, field_name: str) -> str:
+    """The text a profile's ``content_path`` selects from an event."""
+    values = [x for x in json_path(event, path) if x is not None]
+    if not values:
+        raise ValidationError(
+            field_name,
+            f"extraction profile {profile!r}: content_path {path} matches nothing",
+            fix="send the field, or retain with another profile",
+        )
+    parts = [
+        x
+        if isinstance(x, str)
+        else normalise_event(json.dumps(x))
+        if isinstance(x, dict)
+        else json.dumps(x)
+        for x in values
+    ]
+    return normalise_text("\n\n".join(parts))
+
+
+def _envelope(
+    item: _CleanItem, text: str, metadata: Mapping[str, MetadataValue], turns: list[Turn] | None
+) -> dict[str, Any]:
+    """The payload profile paths read for content that is not an event."""
+    payload: dict[str, Any] = {
+        "content": text,
+        "metadata": dict(metadata),
+        "content_type": item.content_type,
+        "source": item.source,
+    }
+    if turns:
+        payload["turns"] = [
+            {"speaker": t.speaker, "text": t.text, "turn_id": t.turn_id} for t in turns
+        ]
+    return payload
 
 
 def _graph(bank_id: str, prepared: list[_Prepared]) -> tuple[list[Entity], list[EntityLink]]:

@@ -25,4 +25,5 @@ def to_hit(candidate: Candidate) -> RecallHit:
             tags=list(record.tags),
             metadata=dict(record.metadata),
         ),
+        origin=candidate.origin,
     )

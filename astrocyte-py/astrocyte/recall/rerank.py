@@ -22,6 +22,8 @@ class Candidate:
     record: MemoryRecord
     score: float
     ranks: dict[str, int]
+    origin: str = "local"
+    """'local', 'proxy:<source>' or 'external' (see :mod:`astrocyte.recall.proxy`)."""
 
 
 @runtime_checkable

@@ -1,19 +1,31 @@
-"""Recall as the facade exposes it: validate, rank, cut to budget, build the result."""
+"""Recall as the facade exposes it: validate, rank, cut to budget, build the result.
+
+It also decides what a recall adds to the local search: the proxy sources serving the
+recalled banks, the caller's external context, and — when the call gives no
+``time_range`` and ``recall.parse_dates`` is on — the time range a relative date in the
+query denotes ("what did Maya do last week?"). That range is a *soft* signal: it makes
+the temporal strategy run and is taken out of the keyword query, but it filters
+nothing, because a rule-based reading of a query can be wrong ("May" the name).
+"""
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from astrocyte import validation as v
 from astrocyte.config.schema import AstrocyteConfig
 from astrocyte.errors import BankNotFound, ValidationError
+from astrocyte.pipeline.dates import parse_time_range
 from astrocyte.recall.budget import apply_budget
-from astrocyte.recall.engine import RecallEngine
+from astrocyte.recall.engine import FederatedQuery, RecallEngine, RecallHints
 from astrocyte.recall.provenance import to_hit
+from astrocyte.recall.proxy import external_context_hits, proxies_from_config, utc_now
 from astrocyte.spi import DocumentStore, RecordFilter
-from astrocyte.types import RecallHit, RecallResult, TimeRange
+from astrocyte.types import QueryTimeRange, RecallHit, RecallResult, TimeRange
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +41,19 @@ class RecallService:
     """Validates recall arguments and shapes the engine's ranking into a result."""
 
     def __init__(
-        self, config: AstrocyteConfig, documents: DocumentStore, engine: RecallEngine
+        self,
+        config: AstrocyteConfig,
+        documents: DocumentStore,
+        engine: RecallEngine,
+        *,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._config = config
         self._documents = documents
         self._engine = engine
+        self._proxies = proxies_from_config(config)
+        #: "Now" for relative dates when a call passes none (replaceable in tests).
+        self.clock = clock
 
     async def recall(
         self,
@@ -45,6 +65,8 @@ class RecallService:
         tags: object = None,
         time_range: object = None,
         filters: object = None,
+        external_context: object = None,
+        now: object = None,
         skipped_banks: Sequence[str] = (),
     ) -> RecallResult:
         """See :meth:`astrocyte.Astrocyte.recall`. ``targets`` are the banks the caller
@@ -66,15 +88,36 @@ class RecallService:
             "max_tokens",
             maximum=10_000_000,
         )
+        explicit_range = v.time_range(time_range)
         where = build_filter(
             tags=v.tags(tags, limits.max_tags),
-            time_range=v.time_range(time_range),
+            time_range=explicit_range,
             filters=v.metadata(filters, limits.max_metadata_keys, "filters"),
+        )
+        clock = _reference_time(now) or self.clock()
+        external = external_context_hits(external_context, max_items=limits.max_results, now=clock)
+        parsed = None if explicit_range is not None else self._query_time_range(text, clock)
+        hints = RecallHints(
+            time_hint=(parsed.start, parsed.end) if parsed else None,
+            keyword_text=parsed.keyword_query if parsed else None,
+            proxies=[
+                FederatedQuery(source, t.storage_id)
+                for t in targets
+                for source in self._proxies
+                if source.applies_to(t.storage_id)
+            ],
+            external=external,
+            now=clock,
         )
         # Ask strategies for at least as many candidates as the caller wants back.
         per_strategy = max(self._config.recall.candidates_per_strategy, limit)
         ranked = await self._engine.recall(
-            text, [t.storage_id for t in targets], where, need=limit, candidates=per_strategy
+            text,
+            [t.storage_id for t in targets],
+            where,
+            need=limit,
+            candidates=per_strategy,
+            hints=hints,
         )
         kept, tokens, truncated = apply_budget(
             ranked.candidates,
@@ -84,12 +127,16 @@ class RecallService:
         )
         hits = [to_hit(c) for c in kept]
         traces = ranked.traces
+        proxies = ranked.proxies
         visible = {t.storage_id: t.bank_id for t in targets if t.storage_id != t.bank_id}
         if visible:
             # Callers only ever see their own bank ids, never the storage namespace.
             hits = [_relabel_hit(h, visible) for h in hits]
             traces = [
                 s.model_copy(update={"bank_id": visible.get(s.bank_id, s.bank_id)}) for s in traces
+            ]
+            proxies = [
+                p.model_copy(update={"bank_id": visible.get(p.bank_id, p.bank_id)}) for p in proxies
             ]
         return RecallResult(
             query=text,
@@ -101,6 +148,23 @@ class RecallService:
             truncated=truncated or not ranked.exhausted,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
             skipped_banks=list(skipped_banks),
+            proxies=proxies,
+            query_time_range=parsed,
+        )
+
+    def _query_time_range(self, text: str, now: datetime) -> QueryTimeRange | None:
+        """The time range a relative date in ``text`` denotes, if parsing is on and the
+        temporal strategy (its only user) is enabled."""
+        recall = self._config.recall
+        if not recall.parse_dates or "temporal" not in recall.strategies:
+            return None
+        found = parse_time_range(text, now)
+        if found is None:
+            return None
+        start, end = found.span
+        keyword = re.sub(r"\s+", " ", f"{text[:start]} {text[end:]}").strip()
+        return QueryTimeRange(
+            text=found.text, start=found.start, end=found.end, keyword_query=keyword
         )
 
     @staticmethod
@@ -117,6 +181,14 @@ class RecallService:
         if isinstance(banks, str) or not isinstance(banks, Sequence) or not banks:
             raise ValidationError("banks", "must be a non-empty list of bank ids")
         return list(dict.fromkeys(v.bank_id(b, f"banks[{i}]") for i, b in enumerate(banks)))
+
+
+def _reference_time(value: object) -> datetime | None:
+    """``now`` as given: a datetime keeps its time zone (relative dates count days in
+    it, see :mod:`astrocyte.pipeline.dates`); a string is parsed as ISO-8601 (UTC)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return v.timestamp(value, "now")
 
 
 def _relabel_hit(hit: RecallHit, visible: Mapping[str, str]) -> RecallHit:

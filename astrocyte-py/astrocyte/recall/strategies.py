@@ -8,7 +8,8 @@ reason, which shows up in the recall trace.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 
 from astrocyte.pipeline.entities import query_name_candidates
@@ -28,7 +29,10 @@ class StrategyQuery:
     """What every strategy gets: the bank, the query, the hard filter and a limit.
 
     ``vector`` is awaited only by strategies that need the query embedding; it is
-    computed once per recall and shared.
+    computed once per recall and shared. ``time_hint`` is a time range read from the
+    query text: only the temporal strategy uses it, as a ranking signal, never as a
+    filter. ``keyword_text`` is the query with that time expression taken out, for
+    keyword search (dates in words rarely appear in the memories themselves).
     """
 
     bank_id: str
@@ -36,6 +40,8 @@ class StrategyQuery:
     where: RecordFilter | None
     limit: int
     vector: VectorFn
+    time_hint: tuple[datetime | None, datetime | None] | None = None
+    keyword_text: str | None = None
 
 
 class Strategy(Protocol):
@@ -75,8 +81,11 @@ class KeywordStrategy:
 
     async def search(self, query: StrategyQuery) -> list[str]:
         """Best keyword matches."""
+        text = query.text if query.keyword_text is None else query.keyword_text
+        if not text.strip():
+            raise Skip("query is only a time expression")
         hits = await self._documents.keyword_search(
-            query.bank_id, query.text, limit=query.limit, where=query.where
+            query.bank_id, text, limit=query.limit, where=query.where
         )
         return [h.id for h in hits]
 
@@ -132,8 +141,10 @@ class GraphStrategy:
 class TemporalStrategy:
     """Most recent memories inside the requested time range.
 
-    It only runs when the recall has a time range: recency over a whole bank says
-    nothing about relevance and would only add noise to fusion.
+    It only runs when the recall has a time range — given by the caller (also a hard
+    filter for every strategy) or read from the query (``time_hint``; used here only):
+    recency over a whole bank says nothing about relevance and would only add noise to
+    fusion.
     """
 
     name = "temporal"
@@ -144,6 +155,11 @@ class TemporalStrategy:
     async def search(self, query: StrategyQuery) -> list[str]:
         """In-range memories, newest first."""
         where = query.where
+        if (where is None or (where.time_from is None and where.time_to is None)) and (
+            query.time_hint is not None
+        ):
+            start, end = query.time_hint
+            where = replace(where or RecordFilter(), time_from=start, time_to=end)
         if where is None or (where.time_from is None and where.time_to is None):
             raise Skip("no time range")
         return await self._documents.find(query.bank_id, where, limit=query.limit, order="newest")
