@@ -212,6 +212,7 @@ class WebhookSettings:
     principal: str | None = None
     max_chunk_chars: int = 1000
     tags: tuple[str, ...] = field(default_factory=tuple)
+    extraction_profile: str | None = None
 
 
 def sign_webhook(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -305,6 +306,7 @@ class WebhookIngest:
             principal=source.principal,
             max_chunk_chars=chunking.max_chars,
             tags=tuple(profile.tags) if profile else (),
+            extraction_profile=source.extraction_profile,
         )
 
     def max_body_bytes(self, source_id: str) -> int:
@@ -354,6 +356,11 @@ class WebhookIngest:
         bank = _target_bank(settings, payload)
         key = _idempotency_key(settings, payload, headers)
         items = _retain_items(settings, payload, key)
+        if settings.extraction_profile:
+            # The retain pipeline applies the rest of the profile (metadata_mapping,
+            # tag_rules, entity extraction) exactly as for an interactive retain.
+            for item in items:
+                item["profile"] = settings.extraction_profile
         caller = AstrocyteContext(principal=settings.principal or f"source:{settings.source_id}")
         try:
             # The facade's own authorisation step (grants + tenant namespace); the

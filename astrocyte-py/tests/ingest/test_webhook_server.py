@@ -106,6 +106,18 @@ async def server(backend: str, tmp_path: Path) -> AsyncIterator[Server]:
                 },
                 "unsigned": {"type": "webhook", "target_bank_template": "inbox"},
                 "off": {"type": "webhook", "secret": SECRET, "enabled": False},
+                "tickets": {
+                    "type": "webhook",
+                    "secret": SECRET,
+                    "extraction_profile": "ticket",
+                    "target_bank_template": "support",
+                },
+            },
+            "extraction_profiles": {
+                "ticket": {
+                    "tag_rules": [{"tag": "urgent", "path": "$.content", "contains": "outage"}],
+                    "metadata_mapping": {"customer": "$.metadata.customer_id"},
+                }
             },
         }
     )
@@ -261,3 +273,15 @@ async def test_concurrent_redeliveries_store_one_set(server: Server) -> None:
     assert statuses == ["duplicate", "duplicate", "stored"]
     stored = next(r for r in responses if r.json()["status"] == "stored")
     assert await server.memory_count() == len(stored.json()["memory_ids"])
+
+
+async def test_the_sources_extraction_profile_applies_to_deliveries(server: Server) -> None:
+    sent = await server.post(
+        "tickets",
+        {"event_id": "t-1", "content": "Full outage in the Lisbon office since 9am.",
+         "metadata": {"customer_id": "c-77"}},
+    )  # fmt: skip
+    assert sent.status_code == 200, sent.text
+    hits = (await server.brain.recall("outage Lisbon office", "support")).hits
+    assert hits and "urgent" in hits[0].provenance.tags
+    assert hits[0].provenance.metadata["customer"] == "c-77"
