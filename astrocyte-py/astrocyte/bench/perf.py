@@ -158,7 +158,10 @@ async def run_perf(
     try:
         sample = [sentence(rng) for _ in range(2048)]
         await brain.embedder.embed(sample[:64])  # load and warm up
-        rss_base = rss_bytes()
+        # RSS growth is measured between consecutive sizes: the first size also pays
+        # fixed costs (the query-time ONNX session, SQLite caches), which would be
+        # wildly inflated if divided by its few memories and scaled to 100k.
+        previous: tuple[int, int] | None = None
         started = time.perf_counter()
         for i in range(0, len(sample), batch):
             await brain.embedder.embed(sample[i : i + batch])
@@ -183,8 +186,11 @@ async def run_perf(
                 "recall": recall,
                 "rss_bytes": rss,
             }
-            if rss is not None and rss_base is not None:
-                row["rss_growth_per_100k_bytes"] = round((rss - rss_base) / size * 100_000)
+            if rss is not None and previous is not None:
+                grown, added = rss - previous[1], size - previous[0]
+                row["rss_growth_per_100k_bytes"] = round(grown / added * 100_000)
+            if rss is not None:
+                previous = (size, rss)
             db = workdir / "perf.db"
             if db.exists():
                 row["db_bytes"] = db.stat().st_size
