@@ -119,6 +119,24 @@ class StoreError(AstrocyteError):
     code = "store_error"
 
 
+class ProviderUnavailable(StoreError):
+    """A storage server cannot be reached, timed out, or went away mid-operation.
+
+    ``provider`` names the adapter (e.g. ``"pgvector"``). The operation was not applied;
+    retrying once the server is back is safe. Bad credentials or a bad address are a
+    :class:`ConfigError` instead, because retrying cannot fix them.
+    """
+
+    code = "provider_unavailable"
+
+    def __init__(self, provider: str, message: str, *, fix: str | None = None) -> None:
+        self.provider = provider
+        super().__init__(
+            f"{provider}: {message}",
+            fix=fix or "check that the server is running and reachable, then retry",
+        )
+
+
 class ProviderError(AstrocyteError):
     """An embedder or LLM provider failed (network, protocol or model error)."""
 

@@ -42,14 +42,37 @@ def build_stores(config: AstrocyteConfig) -> StoreSet:
         )
 
         base = (InMemoryDocumentStore(), InMemoryVectorStore(), InMemoryGraphStore())
-    documents, vectors, graph = base
-    if storage.document_store is not None:
-        documents = _load_store("document_store", storage.document_store, DocumentStore)
-    if storage.vector_store is not None:
-        vectors = _load_store("vector_store", storage.vector_store, VectorStore)
-    if storage.graph_store is not None:
-        graph = _load_store("graph_store", storage.graph_store, GraphStore)
-    return StoreSet(documents=documents, vectors=vectors, graph=graph)
+    slots = dict(zip(("document_store", "vector_store", "graph_store"), base, strict=True))
+    protocols = {
+        "document_store": DocumentStore,
+        "vector_store": VectorStore,
+        "graph_store": GraphStore,
+    }
+    # Slots with the same provider and options get one shared instance: one connection
+    # pool instead of several, and the store set can then see that records and vectors
+    # live in one place (e.g. pgvector serving both).
+    built: list[tuple[ProviderSpec, Any]] = []
+    for kind, protocol in protocols.items():
+        spec: ProviderSpec | None = getattr(storage, kind)
+        if spec is None:
+            continue
+        shared = next((store for seen, store in built if _same_spec(seen, spec)), None)
+        if shared is None:
+            shared = _load_store(kind, spec, protocol)
+            built.append((spec, shared))
+        elif not isinstance(shared, protocol):
+            raise ConfigError(
+                f"storage.{kind}.provider",
+                f"{spec.provider!r} does not implement {protocol.__name__}",
+            )
+        slots[kind] = shared
+    return StoreSet(
+        documents=slots["document_store"], vectors=slots["vector_store"], graph=slots["graph_store"]
+    )
+
+
+def _same_spec(a: ProviderSpec, b: ProviderSpec) -> bool:
+    return a.provider == b.provider and a.options() == b.options()
 
 
 def _load_store(kind: str, spec: ProviderSpec, protocol: type) -> Any:

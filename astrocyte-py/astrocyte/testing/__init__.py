@@ -23,6 +23,9 @@ suite                       fixture               for
                                                    :class:`~astrocyte.spi.AtomicMemoryWriter`
 =========================== ===================== ===========================================
 
+:class:`TcpProxy` sits between an adapter and its real server so a test can make the
+server look gone, hung or restarted (reconnect and timeout tests).
+
 The suites need ``pytest``, ``pytest-asyncio`` (``asyncio_mode = "auto"``),
 ``hypothesis`` and ``numpy``. Tests use fresh random bank ids, so the fixture may hand
 out one shared store. The suites are imported lazily: importing this package alone
@@ -38,12 +41,14 @@ if TYPE_CHECKING:
     from astrocyte.testing.atomic_writer import AtomicWriterConformance
     from astrocyte.testing.document_store import DocumentStoreConformance
     from astrocyte.testing.graph_store import GraphStoreConformance
+    from astrocyte.testing.tcp_proxy import TcpProxy
     from astrocyte.testing.vector_store import VectorStoreConformance
 
 __all__ = [
     "AtomicWriterConformance",
     "DocumentStoreConformance",
     "GraphStoreConformance",
+    "TcpProxy",
     "VectorStoreConformance",
 ]
 
@@ -51,6 +56,7 @@ _MODULES = {
     "AtomicWriterConformance": "astrocyte.testing.atomic_writer",
     "DocumentStoreConformance": "astrocyte.testing.document_store",
     "GraphStoreConformance": "astrocyte.testing.graph_store",
+    "TcpProxy": "astrocyte.testing.tcp_proxy",
     "VectorStoreConformance": "astrocyte.testing.vector_store",
 }
 

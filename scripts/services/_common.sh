@@ -1,0 +1,97 @@
+# Shared helpers of the service scripts (sourced, not run).
+#
+# Every server binds 127.0.0.1 only, keeps its downloads and data under
+# $ASTROCYTE_SERVICES_HOME (default /var/tmp/astrocyte-services, readable by the
+# unprivileged service user), and is stopped by the PID in its pidfile.
+
+SERVICES_HOME="${ASTROCYTE_SERVICES_HOME:-/var/tmp/astrocyte-services}"
+SERVICE_USER="${ASTROCYTE_SERVICE_USER:-astrocyte-svc}"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+log() { echo "[services] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# service_dir NAME -> prints (and creates) the per-service directory.
+service_dir() {
+  local dir="$SERVICES_HOME/$1"
+  mkdir -p "$dir"
+  chmod 755 "$SERVICES_HOME" "$dir"
+  echo "$dir"
+}
+
+# ensure_service_user: PostgreSQL and Elasticsearch refuse to run as root, so as root we
+# run every server as an unprivileged system user; otherwise as ourselves.
+ensure_service_user() {
+  if [ "$(id -u)" -ne 0 ]; then
+    return 0
+  fi
+  if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$SERVICE_USER"
+  fi
+}
+
+# as_service_user CMD... -> runs CMD as the service user when we are root.
+as_service_user() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u "$SERVICE_USER" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# own_by_service_user PATH... -> hands PATHs to the service user (no-op unless root).
+own_by_service_user() {
+  if [ "$(id -u)" -eq 0 ]; then
+    chown -R "$SERVICE_USER" "$@"
+  fi
+}
+
+# wait_port PORT SECONDS -> waits until 127.0.0.1:PORT accepts connections.
+wait_port() {
+  local port="$1" deadline=$((SECONDS + $2))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+# pid_alive PIDFILE -> true when the pidfile names a running process.
+pid_alive() {
+  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# stop_pid PIDFILE [SECONDS] -> TERM, wait, then KILL the process (and its group).
+stop_pid() {
+  local pidfile="$1" wait_s="${2:-30}" pid
+  if ! pid_alive "$pidfile"; then
+    rm -f "$pidfile"
+    return 0
+  fi
+  pid="$(cat "$pidfile")"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + wait_s))
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 0.5
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+# maven_fetch GROUP:ARTIFACT:VERSION[:PACKAGING[:CLASSIFIER]] DEST -> downloads one artifact
+# from Maven Central into DEST (cached).
+maven_fetch() {
+  local coords="$1" dest="$2"
+  IFS=: read -r group artifact version packaging classifier <<<"$coords"
+  packaging="${packaging:-jar}"
+  local file="$artifact-$version${classifier:+-$classifier}.$packaging"
+  local url="${MAVEN_CENTRAL:-https://repo1.maven.org/maven2}/${group//.//}/$artifact/$version/$file"
+  if [ ! -s "$dest/$file" ]; then
+    mkdir -p "$dest"
+    log "downloading $url"
+    curl -fsSL --retry 3 -o "$dest/$file.part" "$url" && mv "$dest/$file.part" "$dest/$file"
+  fi
+  echo "$dest/$file"
+}
