@@ -1,25 +1,81 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs into a virtualenv, then lint, types, tests.
-# Usage: scripts/test.sh [extra pytest args]
+# The whole test suite: installs what it needs into a virtualenv, starts the real servers
+# the storage adapters are tested against, then lint, types and tests of every package.
+#
+# Usage: scripts/test.sh [extra pytest args for the core suite]
+# ASTROCYTE_SKIP_ADAPTERS=1  core only (no servers needed)
+# ASTROCYTE_KEEP_SERVICES=1  leave the servers running afterwards (faster reruns)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ASTROCYTE_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
+ADAPTERS=(astrocyte-pgvector astrocyte-qdrant astrocyte-neo4j astrocyte-elasticsearch)
+WITH_ADAPTERS=1
+[ "${ASTROCYTE_SKIP_ADAPTERS:-0}" = 1 ] && WITH_ADAPTERS=0
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT/astrocyte-py[dev]"
+pip_install() {
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+}
+pip_install --upgrade pip
+pip_install -e "$ROOT/astrocyte-py[dev]"
 
 # Console scripts (astrocyte) must resolve to this environment's, not a global one.
 export PATH="$VENV/bin:$PATH"
+
+SERVICES_PID=""
+SERVICES_LOG="$(mktemp -t astrocyte-services.XXXXXX.log)"
+if [ "$WITH_ADAPTERS" = 1 ]; then
+  for pkg in "${ADAPTERS[@]}"; do
+    pip_install -e "$ROOT/adapters-storage-py/$pkg[test]"
+  done
+  # JVM servers take tens of seconds to start: start them now, alongside the core suite.
+  "$ROOT/scripts/services.sh" start >"$SERVICES_LOG" 2>&1 &
+  SERVICES_PID=$!
+  if [ "${ASTROCYTE_KEEP_SERVICES:-0}" != 1 ]; then
+    trap '"$ROOT/scripts/services.sh" stop >/dev/null 2>&1 || true' EXIT
+  fi
+fi
+
 cd "$ROOT/astrocyte-py"
 echo "== ruff"
 "$VENV/bin/ruff" check astrocyte tests benchmarks
 "$VENV/bin/ruff" format --check astrocyte tests benchmarks
 echo "== mypy --strict (core)"
 "$VENV/bin/mypy" astrocyte
-echo "== pytest"
+echo "== pytest (core)"
 "$VENV/bin/python" -m pytest -q "$@"
+
+[ "$WITH_ADAPTERS" = 1 ] || exit 0
+
+echo "== servers"
+if ! wait "$SERVICES_PID"; then
+  cat "$SERVICES_LOG" >&2
+  echo "a test server failed to start (log above)" >&2
+  exit 1
+fi
+cat "$SERVICES_LOG"
+eval "$("$ROOT/scripts/services.sh" env)"
+# A server that is missing now is a failure, never a skip.
+export ASTROCYTE_REQUIRE_SERVICES=1
+
+cd "$ROOT"
+echo "== ruff (benchmarks, hybrid tests)"
+"$VENV/bin/ruff" check benchmarks adapters-storage-py/tests-hybrid
+"$VENV/bin/ruff" format --check benchmarks adapters-storage-py/tests-hybrid
+for pkg in "${ADAPTERS[@]}"; do
+  echo "== $pkg"
+  (
+    cd "$ROOT/adapters-storage-py/$pkg"
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy" "${pkg//-/_}"
+    "$VENV/bin/python" -m pytest -q
+  )
+done
+echo "== hybrid stack (pgvector + Elasticsearch + Neo4j)"
+cd "$ROOT/adapters-storage-py/tests-hybrid"
+"$VENV/bin/python" -m pytest -q
