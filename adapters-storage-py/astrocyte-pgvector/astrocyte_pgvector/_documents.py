@@ -8,6 +8,17 @@ frequencies per bank come from ``term_stats`` (maintained on every write), the b
 size and total length from ``banks``; with them the store applies the common-word rule
 (:func:`astrocyte.stores.text.informative`) and scores matches with BM25 (k1 = 1.2,
 b = 0.75) over the GIN candidates only.
+
+Scoring every match costs time linear in the number of matches: a query whose words each
+occur in 5% of a million-memory bank would score ~200k rows. When the informative words
+match more than ``keyword_candidates`` memories in total, the store scores a bounded set
+instead, gathered in tiers from most to least specific — memories with *all* the words,
+then all but the most common one, and so on down to the rarest word alone, then each
+other word alone — the tiers sharing ``keyword_candidates`` rows evenly (at least the
+requested ``limit`` each). Memories matching
+many (or rare) words, which are the ones BM25 ranks first, are always in the set; what
+may be missed is a memory matching a single common word when thousands do, which BM25
+would rank near the bottom anyway. Scores are exact BM25 for every candidate.
 """
 
 from __future__ import annotations
@@ -55,6 +66,36 @@ def _record(row: asyncpg.Record) -> MemoryRecord:
 
 def _bm25_idf(n_docs: int, doc_freq: int) -> float:
     return math.log(1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5))
+
+
+def _tiered_candidates(
+    schema: str,
+    cfg: str,
+    words: list[tuple[str, int]],
+    filters: list[str],
+    params: Params,
+    budget: int,
+    limit: int,
+) -> str:
+    """SQL of the bounded candidate set described in the module docstring: ``budget``
+    rows shared evenly by the tiers, but never fewer than ``limit`` per tier.
+
+    ``words`` are the informative query words with their document frequencies; every
+    word travels as a bind parameter through ``plainto_tsquery`` (which ANDs the
+    lexemes of its text and never parses operators)."""
+    ordered = [w for w, _ in sorted(words, key=lambda item: item[1])]  # rarest first
+    tiers = [ordered[:n] for n in range(len(ordered), 0, -1)]
+    tiers += [[w] for w in ordered[1:]]
+    cap_p = params.add(max(limit, budget // len(tiers)))
+    selects = []
+    for tier in tiers:
+        text_p = params.add(" ".join(tier))
+        clauses = ["bank_id = $1", f"tsv @@ plainto_tsquery('{cfg}', {text_p}::text)", *filters]
+        selects.append(
+            f"(SELECT id, tsv, doc_len FROM {schema}.memories"
+            f" WHERE {' AND '.join(clauses)} LIMIT {cap_p})"
+        )
+    return "SELECT DISTINCT ON (id) id, tsv, doc_len FROM (" + " UNION ALL ".join(selects) + ") t"
 
 
 class DocumentOps(PgBase):
@@ -330,6 +371,10 @@ class DocumentOps(PgBase):
         s, cfg = self._s, self._options.text_search_config
 
         async def op(conn: asyncpg.Connection) -> list[ScoredId]:
+            async with conn.transaction(readonly=True):
+                return await ranked(conn)
+
+        async def ranked(conn: asyncpg.Connection) -> list[ScoredId]:
             bank = await conn.fetchrow(
                 f"SELECT memory_count, total_len FROM {s}.banks WHERE bank_id = $1", bank_id
             )
@@ -359,13 +404,30 @@ class DocumentOps(PgBase):
                 if terms[i] in chosen:
                     for lexeme, df in lexemes.items():
                         idf[lexeme] = _bm25_idf(n_docs, df)
-            params = Params(bank_id, [w for w, _ in words if w in chosen])
+            chosen_words = [(w, df) for w, df in words if w in chosen]
+            params = Params(bank_id, [w for w, _ in chosen_words])
             lex_p = params.add(list(idf))
             idf_p = params.add(list(idf.values()))
             avgdl_p = params.add(avgdl)
-            clauses = ["bank_id = $1", "tsv @@ (SELECT q FROM tq)"]
-            clauses += filter_clauses(where, params, metadata_column="metadata_jb")
+            filters = filter_clauses(where, params, metadata_column="metadata_jb")
+            cap = self._options.keyword_candidates
+            if cap and sum(df for _, df in chosen_words) > cap:
+                candidates = _tiered_candidates(s, cfg, chosen_words, filters, params, cap, limit)
+            else:
+                clauses = ["bank_id = $1", "tsv @@ (SELECT q FROM tq)", *filters]
+                candidates = f"""SELECT id, tsv, doc_len FROM {s}.memories
+                        WHERE {" AND ".join(clauses)}"""
             limit_p = params.add(limit)
+            # Text-search selectivity estimates are poor (an AND of words is guessed at
+            # a row or two), and with a LIMIT the planner then prefers scanning the bank
+            # row by row, testing every tsvector. Bitmap scans of the GIN index are never
+            # much worse and usually far better, so this transaction allows only them;
+            # custom plans keep the estimates tied to the actual words.
+            await conn.execute(
+                "SELECT set_config('enable_seqscan', 'off', true),"
+                " set_config('enable_indexscan', 'off', true),"
+                " set_config('plan_cache_mode', 'force_custom_plan', true)"
+            )
             rows = await conn.fetch(
                 f"""WITH tq AS MATERIALIZED (
                         SELECT {s}.tsquery_any(plainto_tsquery('{cfg}', w)) AS q
@@ -373,10 +435,7 @@ class DocumentOps(PgBase):
                     ),
                     q AS (SELECT * FROM unnest({lex_p}::text[], {idf_p}::float8[])
                           AS q(lexeme, idf)),
-                    c AS MATERIALIZED (
-                        SELECT id, tsv, doc_len FROM {s}.memories
-                        WHERE {" AND ".join(clauses)}
-                    )
+                    c AS MATERIALIZED ({candidates})
                     SELECT c.id, sum(
                         q.idf * (cardinality(u.positions) * {_K1 + 1})
                         / (cardinality(u.positions)

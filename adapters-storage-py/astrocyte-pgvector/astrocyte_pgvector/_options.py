@@ -34,6 +34,7 @@ class Options:
     hnsw_ef_construction: int
     ef_search: int
     text_search_config: str
+    keyword_candidates: int = 0
 
     @property
     def safe_dsn(self) -> str:
@@ -132,6 +133,7 @@ def parse_options(
     hnsw_ef_construction: object,
     ef_search: object,
     text_search_config: object,
+    keyword_candidates: object = 0,
 ) -> Options:
     """Check every option; raises :class:`ConfigError` naming the first bad one."""
     if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
@@ -166,4 +168,7 @@ def parse_options(
         hnsw_ef_construction=ef_construction,
         ef_search=_int("ef_search", ef_search, minimum=1, maximum=1000),
         text_search_config=text_search_config,
+        keyword_candidates=_int(
+            "keyword_candidates", keyword_candidates, minimum=0, maximum=1_000_000
+        ),
     )

@@ -14,7 +14,7 @@ import asyncpg
 from astrocyte_pgvector._options import Options
 
 #: Bumped when a migration is added; a database newer than this code is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Advisory lock namespace (an arbitrary constant) so our lock never collides with
 #: another application's use of advisory locks on the same key.
@@ -76,6 +76,18 @@ def _migrations(s: str) -> dict[int, list[str]]:
             # OR of tsqueries built one word at a time with plainto_tsquery, so no
             # user text is ever parsed as tsquery syntax.
             f"CREATE AGGREGATE {s}.tsquery_any(tsquery) (SFUNC = tsquery_or, STYPE = tsquery)",
+        ],
+        # GIN's fast-update buffers new entries in a pending list that every search
+        # scans linearly (up to 4 MB of it) until a vacuum merges it: keyword and filter
+        # latency then depends on when autovacuum last ran. Retain is bound by the
+        # embedder, not by index inserts, so predictable searches win.
+        2: [
+            f"ALTER INDEX {s}.memories_tsv SET (fastupdate = off)",
+            f"ALTER INDEX {s}.memories_tags SET (fastupdate = off)",
+            f"ALTER INDEX {s}.memories_meta SET (fastupdate = off)",
+            f"SELECT gin_clean_pending_list('{s}.memories_tsv'::regclass)",
+            f"SELECT gin_clean_pending_list('{s}.memories_tags'::regclass)",
+            f"SELECT gin_clean_pending_list('{s}.memories_meta'::regclass)",
         ],
     }
 

@@ -32,6 +32,9 @@ class PgVectorStore(DocumentOps, VectorOps):
     * ``ef_search`` (100): HNSW candidate list size per search (at least ``limit``).
     * ``text_search_config`` (``"english"``): PostgreSQL text search configuration
       of the keyword index.
+    * ``keyword_candidates`` (1000): above this many matching memories, keyword search
+      scores at most about this many candidates instead of every match (see
+      ``astrocyte_pgvector._documents``); 0 always scores every match.
 
     The constructor does no I/O; the first call connects and migrates.
     """
@@ -53,6 +56,7 @@ class PgVectorStore(DocumentOps, VectorOps):
         hnsw_ef_construction: int | str = 64,
         ef_search: int | str = 100,
         text_search_config: str = "english",
+        keyword_candidates: int | str = 1000,
     ) -> None:
         """Check the options (raises ``ConfigError`` naming a bad one); no I/O."""
         super().__init__(
@@ -69,6 +73,7 @@ class PgVectorStore(DocumentOps, VectorOps):
                 hnsw_ef_construction=hnsw_ef_construction,
                 ef_search=ef_search,
                 text_search_config=text_search_config,
+                keyword_candidates=keyword_candidates,
             )
         )
 
