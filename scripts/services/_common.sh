@@ -95,3 +95,26 @@ maven_fetch() {
   fi
   echo "$dest/$file"
 }
+
+# unpack_zip ZIP DEST: Python's zipfile (no unzip on a fresh machine), keeping the
+# archive's permission bits so bin/ stays executable.
+unpack_zip() {
+  python3 - "$1" "$2" <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as archive:
+    for info in archive.infolist():
+        path = archive.extract(info, sys.argv[2])
+        mode = (info.external_attr >> 16) & 0o777
+        if mode:
+            os.chmod(path, mode)
+PY
+}
+
+# jdk_home [PREFERRED] -> PREFERRED if set, else the JDK of the java on PATH.
+jdk_home() {
+  if [ -n "${1:-}" ]; then
+    echo "$1"
+  else
+    dirname "$(dirname "$(readlink -f "$(command -v java)")")"
+  fi
+}

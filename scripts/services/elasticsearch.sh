@@ -15,32 +15,14 @@ ES_USER=astrocyte
 # A throwaway password of a loopback-only test node, not a secret.
 ES_PASSWORD=astrocyte-test-password
 
-# unpack_zip ZIP DEST: Python's zipfile (no unzip on a fresh machine), keeping the
-# archive's permission bits so bin/ stays executable.
-unpack_zip() {
-  python3 - "$1" "$2" <<'PY'
-import os, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as archive:
-    for info in archive.infolist():
-        path = archive.extract(info, sys.argv[2])
-        mode = (info.external_attr >> 16) & 0o777
-        if mode:
-            os.chmod(path, mode)
-PY
-}
-
 DIR="$(service_dir elasticsearch)"
 HOME_DIR="$DIR/elasticsearch-$ES_VERSION"
 PIDFILE="$DIR/run/elasticsearch.pid"
 LOG="$DIR/logs/stdout.log"
 
 java17_home() {
-  # ES 8 runs on Java 17+; prefer an explicit ES_JAVA_HOME, else the java on PATH.
-  if [ -n "${ES_JAVA_HOME:-}" ]; then
-    echo "$ES_JAVA_HOME"
-  else
-    dirname "$(dirname "$(readlink -f "$(command -v java)")")"
-  fi
+  # A JDK 17+; an explicit ES_JAVA_HOME wins over the java on PATH.
+  jdk_home "${ES_JAVA_HOME:-}"
 }
 
 install_es() {

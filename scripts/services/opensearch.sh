@@ -13,31 +13,14 @@ OS_VERSION="${ASTROCYTE_OPENSEARCH_VERSION:-2.19.6}"
 OS_PORT=59201
 OS_TRANSPORT_PORT=59301
 
-# unpack_zip ZIP DEST: Python's zipfile (no unzip on a fresh machine), keeping the
-# archive's permission bits so bin/ stays executable.
-unpack_zip() {
-  python3 - "$1" "$2" <<'PY'
-import os, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as archive:
-    for info in archive.infolist():
-        path = archive.extract(info, sys.argv[2])
-        mode = (info.external_attr >> 16) & 0o777
-        if mode:
-            os.chmod(path, mode)
-PY
-}
-
 DIR="$(service_dir opensearch)"
 HOME_DIR="$DIR/opensearch-$OS_VERSION"
 PIDFILE="$DIR/run/opensearch.pid"
 LOG="$DIR/logs/stdout.log"
 
 java_home() {
-  if [ -n "${OPENSEARCH_JAVA_HOME:-}" ]; then
-    echo "$OPENSEARCH_JAVA_HOME"
-  else
-    dirname "$(dirname "$(readlink -f "$(command -v java)")")"
-  fi
+  # A JDK 17+; an explicit OPENSEARCH_JAVA_HOME wins over the java on PATH.
+  jdk_home "${OPENSEARCH_JAVA_HOME:-}"
 }
 
 install_os() {

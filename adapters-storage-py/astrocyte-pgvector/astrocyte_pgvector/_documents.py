@@ -14,8 +14,9 @@ occur in 5% of a million-memory bank would score ~200k rows. When the informativ
 match more than ``keyword_candidates`` memories in total, the store scores a bounded set
 instead, gathered in tiers from most to least specific — memories with *all* the words,
 then all but the most common one, and so on down to the rarest word alone, then each
-other word alone — the tiers sharing ``keyword_candidates`` rows evenly (at least the
-requested ``limit`` each). Memories matching
+other word alone — each tier adding what earlier tiers did not find until
+``keyword_candidates`` (at least the requested ``limit``) are gathered; the broad tiers,
+whose index bitmaps cost the most, then usually never run. Memories matching
 many (or rare) words, which are the ones BM25 ranks first, are always in the set; what
 may be missed is a memory matching a single common word when thousands do, which BM25
 would rank near the bottom anyway. Scores are exact BM25 for every candidate.
@@ -75,27 +76,37 @@ def _tiered_candidates(
     filters: list[str],
     params: Params,
     budget: int,
-    limit: int,
 ) -> str:
-    """SQL of the bounded candidate set described in the module docstring: ``budget``
-    rows shared evenly by the tiers, but never fewer than ``limit`` per tier.
+    """SQL selecting the bounded candidate set described in the module docstring (``id,
+    tsv, doc_len``), in one statement.
 
-    ``words`` are the informative query words with their document frequencies; every
-    word travels as a bind parameter through ``plainto_tsquery`` (which ANDs the
-    lexemes of its text and never parses operators)."""
+    The tiers are the branches of a ``UNION ALL`` under one ``LIMIT``: PostgreSQL runs
+    the branches in order and stops as soon as the limit is met, so the broad tiers,
+    whose index bitmaps cost the most, usually never start. Each tier leaves out what
+    an earlier tier matched, so no candidate is counted twice. ``words`` are the
+    informative query words with their document frequencies; every word travels as a
+    bind parameter through ``plainto_tsquery`` (which ANDs the lexemes of its text and
+    never parses operators)."""
     ordered = [w for w, _ in sorted(words, key=lambda item: item[1])]  # rarest first
     tiers = [ordered[:n] for n in range(len(ordered), 0, -1)]
     tiers += [[w] for w in ordered[1:]]
-    cap_p = params.add(max(limit, budget // len(tiers)))
-    selects = []
-    for tier in tiers:
-        text_p = params.add(" ".join(tier))
-        clauses = ["bank_id = $1", f"tsv @@ plainto_tsquery('{cfg}', {text_p}::text)", *filters]
-        selects.append(
-            f"(SELECT id, tsv, doc_len FROM {schema}.memories"
-            f" WHERE {' AND '.join(clauses)} LIMIT {cap_p})"
+    queries = [f"plainto_tsquery('{cfg}', {params.add(' '.join(tier))}::text)" for tier in tiers]
+    branches = []
+    for index, query in enumerate(queries):
+        clauses = ["bank_id = $1", f"tsv @@ {query}", *filters]
+        # Prefix tiers nest (fewer words match more), so the previous prefix tier covers
+        # every earlier one; a single-word tier must also skip earlier single words.
+        earlier = (
+            queries[max(0, index - 1) : index]
+            if index < len(ordered)
+            else queries[len(ordered) - 1 : index]
         )
-    return "SELECT DISTINCT ON (id) id, tsv, doc_len FROM (" + " UNION ALL ".join(selects) + ") t"
+        if earlier:
+            clauses.append(f"NOT (tsv @@ ({' || '.join(earlier)}))")
+        branches.append(
+            f"(SELECT id, tsv, doc_len FROM {schema}.memories WHERE {' AND '.join(clauses)})"
+        )
+    return f"SELECT * FROM ({' UNION ALL '.join(branches)}) t LIMIT {params.add(budget)}"
 
 
 class DocumentOps(PgBase):
@@ -409,15 +420,6 @@ class DocumentOps(PgBase):
             lex_p = params.add(list(idf))
             idf_p = params.add(list(idf.values()))
             avgdl_p = params.add(avgdl)
-            filters = filter_clauses(where, params, metadata_column="metadata_jb")
-            cap = self._options.keyword_candidates
-            if cap and sum(df for _, df in chosen_words) > cap:
-                candidates = _tiered_candidates(s, cfg, chosen_words, filters, params, cap, limit)
-            else:
-                clauses = ["bank_id = $1", "tsv @@ (SELECT q FROM tq)", *filters]
-                candidates = f"""SELECT id, tsv, doc_len FROM {s}.memories
-                        WHERE {" AND ".join(clauses)}"""
-            limit_p = params.add(limit)
             # Text-search selectivity estimates are poor (an AND of words is guessed at
             # a row or two), and with a LIMIT the planner then prefers scanning the bank
             # row by row, testing every tsvector. Bitmap scans of the GIN index are never
@@ -428,6 +430,15 @@ class DocumentOps(PgBase):
                 " set_config('enable_indexscan', 'off', true),"
                 " set_config('plan_cache_mode', 'force_custom_plan', true)"
             )
+            budget = max(self._options.keyword_candidates, limit)
+            filters = filter_clauses(where, params, metadata_column="metadata_jb")
+            if self._options.keyword_candidates and sum(df for _, df in chosen_words) > budget:
+                candidates = _tiered_candidates(s, cfg, chosen_words, filters, params, budget)
+            else:
+                clauses = ["bank_id = $1", "tsv @@ (SELECT q FROM tq)", *filters]
+                candidates = f"""SELECT id, tsv, doc_len FROM {s}.memories
+                        WHERE {" AND ".join(clauses)}"""
+            limit_p = params.add(limit)
             rows = await conn.fetch(
                 f"""WITH tq AS MATERIALIZED (
                         SELECT {s}.tsquery_any(plainto_tsquery('{cfg}', w)) AS q

@@ -32,7 +32,7 @@ class PgVectorStore(DocumentOps, VectorOps):
     * ``ef_search`` (100): HNSW candidate list size per search (at least ``limit``).
     * ``text_search_config`` (``"english"``): PostgreSQL text search configuration
       of the keyword index.
-    * ``keyword_candidates`` (1000): above this many matching memories, keyword search
+    * ``keyword_candidates`` (300): above this many matching memories, keyword search
       scores at most about this many candidates instead of every match (see
       ``astrocyte_pgvector._documents``); 0 always scores every match.
 
@@ -56,7 +56,7 @@ class PgVectorStore(DocumentOps, VectorOps):
         hnsw_ef_construction: int | str = 64,
         ef_search: int | str = 100,
         text_search_config: str = "english",
-        keyword_candidates: int | str = 1000,
+        keyword_candidates: int | str = 300,
     ) -> None:
         """Check the options (raises ``ConfigError`` naming a bad one); no I/O."""
         super().__init__(

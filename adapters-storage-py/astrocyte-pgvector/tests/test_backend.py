@@ -505,7 +505,7 @@ async def test_bounded_keyword_candidates_keep_the_best_matches_exact(
         await bounded.create_bank(bank)
         await bounded.put(records)
         k = len(all_three)
-        # Five tiers share the 300 candidates: 60 rows each.
+        # The all-words tier comes first and fits in the 300 candidates whole.
         assert 10 <= k <= 60, "the fixture must exercise the cap"
         full = await exact.keyword_search(bank, "amber basil cedar", limit=400)
         capped = await bounded.keyword_search(bank, "amber basil cedar", limit=60)
