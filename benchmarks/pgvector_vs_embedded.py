@@ -33,6 +33,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -304,6 +305,8 @@ async def main() -> None:
     report = {
         "benchmark": "pgvector_vs_embedded",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "reused_bank": args.reuse,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "hnsw": hnsw,
         "search_limit": SEARCH_LIMIT,
@@ -318,6 +321,21 @@ async def main() -> None:
     runs.append(report)
     args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     print(f"wrote {args.out}")
+
+
+def _commit() -> str | None:
+    """The checked-out commit, so runs of different code can be told apart."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
 
 
 if __name__ == "__main__":
