@@ -10,6 +10,7 @@ together as :class:`~astrocyte.config.problems.ConfigProblems`.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import re
 import string
@@ -46,6 +47,9 @@ _AUTH_FIELDS: dict[str, tuple[str, ...]] = {
     "audience": ("jwt_hs256", "jwt_oidc"),
     "leeway_seconds": ("jwt_hs256", "jwt_oidc"),
     "principal_claim": ("jwt_hs256", "jwt_oidc"),
+    "on_behalf_of_claim": ("jwt_hs256", "jwt_oidc"),
+    "tenant_claim": ("jwt_hs256", "jwt_oidc"),
+    "jwks_cache_seconds": ("jwt_oidc",),
     "jwks_url": ("jwt_oidc",),
     "algorithms": ("jwt_oidc",),
 }
@@ -246,13 +250,15 @@ def _check_auth_fields(auth: GatewayAuthConfig, problems: _Problems) -> None:
             )
     seen: dict[str, int] = {}
     for i, entry in enumerate(auth.api_keys):
-        if entry.key in seen:
+        digest = entry.key_sha256 or hashlib.sha256((entry.key or "").encode()).hexdigest()
+        field = "key" if entry.key is not None else "key_sha256"
+        if digest in seen:
             problems.add(
-                f"gateway.auth.api_keys[{i}].key",
-                f"is the same key as api_keys[{seen[entry.key]}]",
+                f"gateway.auth.api_keys[{i}].{field}",
+                f"is the same key as api_keys[{seen[digest]}]",
                 fix="give every principal its own key",
             )
-        seen.setdefault(entry.key, i)
+        seen.setdefault(digest, i)
 
 
 def _check_serving_auth(auth: GatewayAuthConfig, mode: str, problems: _Problems) -> None:

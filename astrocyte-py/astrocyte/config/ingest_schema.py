@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from astrocyte.config.common import ChunkingConfig, Section
 
@@ -62,13 +62,29 @@ class DeploymentConfig(Section):
 class ApiKeyConfig(Section):
     """One API key the gateway accepts, and the principal it authenticates as."""
 
-    key: str = Field(
+    key: str | None = Field(
+        default=None,
         min_length=16,
-        description="The key itself. Write it as ${ENV_VAR}, never literally in the file.",
+        description="The key itself. Write it as ${ENV_VAR}, never literally in the file; "
+        "or give key_sha256 instead.",
+    )
+    key_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the key, so the config never holds the key itself.",
     )
     principal: str = Field(
         min_length=1, description="Who the key authenticates, e.g. agent:support-bot."
     )
+    tenant: str | None = Field(
+        default=None, min_length=1, description="Tenant the key's caller is confined to."
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ApiKeyConfig:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of key or key_sha256")
+        return self
 
 
 class GatewayAuthConfig(Section):
@@ -121,7 +137,26 @@ class GatewayAuthConfig(Section):
         default=30, ge=0, le=300, description="JWT modes: clock skew tolerated on exp/nbf."
     )
     principal_claim: str = Field(
-        default="sub", min_length=1, description="JWT modes: claim naming the principal."
+        default="sub",
+        min_length=1,
+        description="JWT modes: claim naming the principal (a dotted path for nested claims).",
+    )
+    on_behalf_of_claim: str | None = Field(
+        default="obo",
+        min_length=1,
+        description="JWT modes: claim naming the principal the caller acts for (absent in "
+        "a token: no delegation). For RFC 8693 tokens (sub = user, act.sub = agent) set "
+        "principal_claim: act.sub and on_behalf_of_claim: sub; null: never delegate.",
+    )
+    tenant_claim: str | None = Field(
+        default=None, min_length=1, description="JWT modes: claim naming the caller's tenant."
+    )
+    jwks_cache_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="jwt_oidc: how long fetched signing keys are trusted before a refetch "
+        "(an unknown kid refetches at once, at most once a minute).",
     )
 
     @field_validator("jwks_url")
@@ -141,6 +176,10 @@ class GatewayConfig(Section):
     )
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     request_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    admin_principals: list[str] = Field(
+        default_factory=list,
+        description="Principals allowed on /v1/admin/* (source and bank listings).",
+    )
 
 
 class SourceConfig(Section):

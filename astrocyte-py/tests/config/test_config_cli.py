@@ -150,7 +150,9 @@ def test_show_masks_secrets(secret_config: Path, capsys: pytest.CaptureFixture[s
     shown = yaml.safe_load(out)
     assert shown["llm"]["api_key"] == "***"
     assert shown["llm"]["model"] == "gpt-4o-mini"
-    assert shown["gateway"]["auth"]["api_keys"] == [{"key": "***", "principal": "agent:bot"}]
+    assert shown["gateway"]["auth"]["api_keys"] == [
+        {"key": "***", "key_sha256": None, "principal": "agent:bot", "tenant": None}
+    ]
     assert shown["storage"]["vector_store"]["dsn"] == "postgresql://app:***@db:5432/mem"
     assert shown["sources"]["chat"]["headers"] == {"Authorization": "***"}
     # The effective config: profile values merged in, defaults spelled out.
