@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs into a virtualenv, starts the real servers
-# the storage adapters are tested against, then lint, types and tests of every package.
+# the storage adapters are tested against, then lint, types and tests of every package
+# (core, gateway, storage adapters, hybrid stack).
 #
 # Usage: scripts/test.sh [extra pytest args for the core suite]
 # ASTROCYTE_SKIP_ADAPTERS=1  core only (no servers needed)
@@ -22,6 +23,8 @@ pip_install() {
 }
 pip_install --upgrade pip
 pip_install -e "$ROOT/astrocyte-py[dev]"
+GATEWAY="$ROOT/astrocyte-services-py/astrocyte-gateway-py"
+pip_install -e "$GATEWAY[test]"
 
 # Console scripts (astrocyte) must resolve to this environment's, not a global one.
 export PATH="$VENV/bin:$PATH"
@@ -48,6 +51,15 @@ echo "== mypy --strict (core)"
 "$VENV/bin/mypy" astrocyte
 echo "== pytest (core)"
 "$VENV/bin/python" -m pytest -q "$@"
+
+echo "== astrocyte-gateway"
+(
+  cd "$GATEWAY"
+  "$VENV/bin/ruff" check .
+  "$VENV/bin/ruff" format --check .
+  "$VENV/bin/mypy" astrocyte_gateway
+  "$VENV/bin/python" -m pytest -q
+)
 
 [ "$WITH_ADAPTERS" = 1 ] || exit 0
 

@@ -1,0 +1,175 @@
+"""The gateway's outer ASGI layer: request ids, the body limit, access logs, tracing
+and the last-resort 500.
+
+A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``) because it must wrap
+``receive``: the body limit is enforced *while the body streams in*, so an oversized
+upload is refused after at most ``max_request_bytes`` (plus one chunk) are read,
+whatever ``Content-Length`` claims or when the body is chunked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from astrocyte_gateway import tracing
+from astrocyte_gateway.errors import GENERIC_MESSAGES, RequestTooLarge, error_body
+
+__all__ = ["REQUEST_ID_HEADER", "GatewayMiddleware", "access_logger"]
+
+REQUEST_ID_HEADER = "x-request-id"
+
+#: One JSON object per line per request: method, path, status, duration_ms,
+#: principal, request_id. Configure a handler with format "%(message)s" to get pure
+#: JSON lines (the CLI does).
+access_logger = logging.getLogger("astrocyte_gateway.access")
+_logger = logging.getLogger("astrocyte_gateway")
+
+# A caller-supplied id is echoed into headers and logs, so only a short, plain token
+# is accepted; anything else is replaced (never partially trusted).
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,127}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            try:
+                return str(value.decode("latin-1"))
+            except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
+                return None
+    return None
+
+
+class GatewayMiddleware:
+    """Request id, body limit, access log, request span and generic 500 for one app.
+
+    Args:
+        app: the wrapped ASGI app.
+        max_request_bytes: largest accepted request body (``gateway.max_request_bytes``).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_request_bytes: int) -> None:
+        self.app = app
+        self.max_request_bytes = max_request_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        given = _header(scope, REQUEST_ID_HEADER.encode())
+        request_id = given if given and _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        method = str(scope.get("method", ""))
+        path = str(scope.get("path", ""))
+        status = {"code": 500, "sent": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+                status["sent"] = True
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        with tracing.span(
+            f"HTTP {method}",
+            {"http.request.method": method, "url.path": path, "astrocyte.request_id": request_id},
+        ) as span:
+            try:
+                await self._dispatch(scope, receive, send_wrapper, request_id)
+            except RequestTooLarge as exc:
+                # The body limit tripped outside a route's body parsing (e.g. a
+                # streaming reader that lets it escape): still a 413, not a 500.
+                if not status["sent"]:
+                    await _send_json(
+                        send_wrapper,
+                        413,
+                        error_body("payload_too_large", str(exc.detail), request_id),
+                    )
+            except Exception:
+                # The app did not answer: log the stack trace here (server side, with
+                # the request id) and give the client only the id.
+                _logger.exception("unhandled error on %s %s (request %s)", method, path, request_id)
+                if not status["sent"]:
+                    await _send_json(
+                        send_wrapper,
+                        500,
+                        error_body("internal_error", GENERIC_MESSAGES[500], request_id),
+                    )
+            finally:
+                route = scope.get("route")
+                template = getattr(route, "path", None)
+                if isinstance(template, str):
+                    span.update_name(f"{method} {template}")
+                span.set_attribute("http.response.status_code", status["code"])
+                principal = state.get("principal")
+                if principal is not None:
+                    span.set_attribute("enduser.id", principal)
+                access_logger.info(
+                    json.dumps(
+                        {
+                            "method": method,
+                            "path": path,
+                            "status": status["code"],
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                            "principal": principal,
+                            "request_id": request_id,
+                        },
+                        separators=(",", ":"),
+                    )
+                )
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        limit = self.max_request_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            # Refused before a single body byte is read.
+            await _send_json(
+                send,
+                413,
+                error_body(
+                    "payload_too_large",
+                    f"request body is {int(declared)} bytes, over the limit of {limit}",
+                    request_id,
+                ),
+            )
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Raised inside the route's body read; handled as a 413 there.
+                    raise RequestTooLarge(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
