@@ -76,8 +76,8 @@ export ASTROCYTE_REQUIRE_SERVICES=1
 
 cd "$ROOT"
 echo "== ruff (benchmarks, hybrid tests)"
-"$VENV/bin/ruff" check benchmarks adapters-storage-py/tests-hybrid
-"$VENV/bin/ruff" format --check benchmarks adapters-storage-py/tests-hybrid
+"$VENV/bin/ruff" check benchmarks scripts adapters-storage-py/tests-hybrid
+"$VENV/bin/ruff" format --check benchmarks scripts adapters-storage-py/tests-hybrid
 for pkg in "${ADAPTERS[@]}"; do
   echo "== $pkg"
   (
