@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from astrocyte.brain import Astrocyte
 
-__all__ = ["create_ingest_webhook_app"]
+__all__ = ["create_ingest_webhook_app", "read_limited_body"]
 
 
 def create_ingest_webhook_app(
@@ -56,7 +56,7 @@ def create_ingest_webhook_app(
         source_id = request.path_params["source_id"]
         try:
             limit = handler.max_body_bytes(source_id)
-            body = await _read_limited(request, limit)
+            body = await read_limited_body(request, limit)
             result = await handler.handle(source_id, body, dict(request.headers))
         except WebhookError as exc:
             return error_response(exc)
@@ -93,7 +93,7 @@ def create_ingest_webhook_app(
     )
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def read_limited_body(request: Request, limit: int) -> bytes:
     """The body, refusing as soon as it is known to exceed ``limit`` bytes: by the
     declared Content-Length, or while streaming (a sender may lie or stream
     chunked), so an oversized body is never held in memory whole."""

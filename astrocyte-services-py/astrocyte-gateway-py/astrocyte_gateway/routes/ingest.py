@@ -16,6 +16,7 @@ import logging
 import math
 from typing import Any
 
+from astrocyte.ingest.app import read_limited_body
 from astrocyte.ingest.webhook import WebhookError
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -44,32 +45,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _BodyTooLarge(WebhookError):
-    http_status, code = 413, "payload_too_large"
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it is known to exceed ``limit``: by the declared
-    Content-Length or while streaming, so it is never held whole."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge(f"body is {declared} bytes, over the source's limit of {limit}")
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge(f"body is over the source's limit of {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
-
-
 async def handle_webhook(request: Request, state: GatewayState, source_id: str) -> JSONResponse:
     """Receive one delivery for ``source_id`` and answer with the library's outcome."""
     handler = state.ingest
     try:
         limit = handler.max_body_bytes(source_id)
-        body = await _read_limited(request, limit)
+        body = await read_limited_body(request, limit)
         async with library_call(
             state, "ingest_webhook", attributes={"astrocyte.source_id": source_id}
         ):
