@@ -42,7 +42,12 @@ class GatewayState:
     ingest: WebhookIngest
 
 
-def gateway_state(request: Request) -> GatewayState:
+# Dependencies are ``async def`` even when they never await: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a hop that cost more than the rest of the
+# dependency solving per request (and competes with the embedder's threads).
+
+
+async def gateway_state(request: Request) -> GatewayState:
     """The app's :class:`GatewayState`."""
     state: GatewayState = request.app.state.gateway
     return state
@@ -66,7 +71,7 @@ async def current_caller(request: Request, state: StateDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def require_admin(caller: CallerDep) -> Caller:
+async def require_admin(caller: CallerDep) -> Caller:
     """The caller, if listed in ``gateway.admin_principals``; else 403."""
     if not caller.is_admin:
         raise ApiError(403, "forbidden", "this route is for gateway administrators only")
