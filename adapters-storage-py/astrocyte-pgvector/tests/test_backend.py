@@ -31,6 +31,13 @@ def _with_port(dsn: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _proxy_to(dsn: str) -> TcpProxy:
+    """A TcpProxy in front of the DSN's server (connect with ``_with_port``)."""
+    parts = urlsplit(dsn)
+    assert parts.hostname is not None and parts.port is not None
+    return TcpProxy(parts.hostname, parts.port)
+
+
 def _with_password(dsn: str, password: str) -> str:
     parts = urlsplit(dsn)
     host = parts.netloc.rsplit("@", 1)[1]
@@ -221,9 +228,7 @@ async def test_missing_database_is_config_error(dsn: str) -> None:
 
 async def test_reconnects_after_server_goes_away_and_comes_back(dsn: str) -> None:
     """cut(): calls raise ProviderUnavailable; restore(): the same store works again."""
-    host, port = urlsplit(dsn).hostname, urlsplit(dsn).port
-    assert host is not None and port is not None
-    async with TcpProxy(host, port) as proxy:
+    async with _proxy_to(dsn) as proxy:
         store = PgVectorStore(
             _with_port(dsn, proxy.port),
             schema="astrocyte_test",
@@ -253,9 +258,7 @@ async def test_reconnects_after_server_goes_away_and_comes_back(dsn: str) -> Non
 
 async def test_hung_server_times_out_within_timeout(dsn: str) -> None:
     """hang(): a call fails with ProviderUnavailable within about timeout_s."""
-    host, port = urlsplit(dsn).hostname, urlsplit(dsn).port
-    assert host is not None and port is not None
-    async with TcpProxy(host, port) as proxy:
+    async with _proxy_to(dsn) as proxy:
         store = PgVectorStore(
             _with_port(dsn, proxy.port),
             schema="astrocyte_test",

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from jwt_helpers import LocalIdP, start_idp
 
 from astrocyte_gateway.app import create_app
 
@@ -81,3 +82,19 @@ def gateway_server() -> Iterator[Callable[..., RunningGateway]]:
     yield start
     for running in started:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def idp_server() -> Iterator[LocalIdP]:
+    """A local OpenID provider (real uvicorn on loopback) shared by a test module."""
+    idp = start_idp()
+    yield idp
+    assert idp.server is not None
+    idp.server.stop()
+
+
+@pytest.fixture
+def idp(idp_server: LocalIdP) -> LocalIdP:
+    """The module's provider, reset to its initial keys and counters for each test."""
+    idp_server.reset()
+    return idp_server

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -31,7 +31,6 @@ from jwt_helpers import (
     mint,
     oidc_auth,
     rsa_key,
-    start_idp,
     unsigned_token,
 )
 
@@ -40,20 +39,6 @@ from astrocyte_gateway.auth.jwks import FAILURE_RETRY_SECONDS, UNKNOWN_KID_REFET
 from astrocyte_gateway.auth.jwt import JwtAuthenticator
 
 AuthFactory = Callable[..., JwtAuthenticator]
-
-
-@pytest.fixture(scope="module")
-def idp_server() -> Iterator[LocalIdP]:
-    idp = start_idp()
-    yield idp
-    assert idp.server is not None
-    idp.server.stop()
-
-
-@pytest.fixture
-def idp(idp_server: LocalIdP) -> LocalIdP:
-    idp_server.reset()
-    return idp_server
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ tokens against the local identity provider (a second uvicorn), driven with httpx
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from jwt_helpers import (
     AUDIENCE,
     HS_SECRET,
@@ -19,7 +18,6 @@ from jwt_helpers import (
     mint,
     oidc_auth,
     rsa_key,
-    start_idp,
     unsigned_token,
 )
 
@@ -29,20 +27,6 @@ GRANTS = [
     {"principals": ["agent:bot"], "banks": ["user-*"], "permissions": ["read", "write"]},
     {"principals": ["user:*"], "banks": ["user-{id}"], "permissions": ["admin"]},
 ]
-
-
-@pytest.fixture(scope="module")
-def idp_server() -> Iterator[LocalIdP]:
-    idp = start_idp()
-    yield idp
-    assert idp.server is not None
-    idp.server.stop()
-
-
-@pytest.fixture
-def idp(idp_server: LocalIdP) -> LocalIdP:
-    idp_server.reset()
-    return idp_server
 
 
 def gateway_config(auth: dict[str, Any]) -> dict[str, Any]:
