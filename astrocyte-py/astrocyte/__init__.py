@@ -30,9 +30,14 @@ from astrocyte.identity.context import ActorIdentity, AstrocyteContext
 from astrocyte.identity.patterns import Permission
 from astrocyte.identity.resolver import BankResolver
 from astrocyte.types import (
+    AuthorityContext,
+    AuthorityEntry,
+    AuthorityTierGroup,
     BankStats,
     Citation,
     ForgetResult,
+    MultiBankReport,
+    MultiBankStrategy,
     Provenance,
     ProxyReport,
     QueryTimeRange,
@@ -54,6 +59,9 @@ __all__ = [
     "AstrocyteConfig",
     "AstrocyteContext",
     "AstrocyteError",
+    "AuthorityContext",
+    "AuthorityEntry",
+    "AuthorityTierGroup",
     "BankNotFound",
     "BankResolver",
     "BankStats",
@@ -62,6 +70,8 @@ __all__ = [
     "EmbedderError",
     "ForgetResult",
     "LLMError",
+    "MultiBankReport",
+    "MultiBankStrategy",
     "PIIRejected",
     "PayloadTooLarge",
     "Permission",

@@ -36,6 +36,7 @@ from astrocyte.stores.storeset import StoreSet
 from astrocyte.types import (
     BankStats,
     ForgetResult,
+    MultiBankStrategy,
     RecallResult,
     ReflectResult,
     RetainBatchResult,
@@ -122,6 +123,7 @@ class Astrocyte:
         source: str | None = None,
         content_type: str = "text",
         profile: str | None = None,
+        idempotency_key: str | None = None,
         context: AstrocyteContext | None = None,
     ) -> RetainResult:
         """Remember ``content`` in ``bank_id``.
@@ -131,6 +133,12 @@ class Astrocyte:
         (document or message id) and becomes every chunk's ``source_id``; one is
         generated when omitted. ``occurred_at`` defaults to now. The bank is created
         on first retain unless ``banks.auto_create`` is off. Needs ``write``.
+
+        ``idempotency_key`` makes the call safe to repeat (a redelivered message, a
+        retried request): when the bank already holds that key, nothing is stored and
+        the result lists the stored memories with ``deduplicated=True``. Memory ids are
+        then derived from (bank, key, chunk), so even concurrent repeats in different
+        processes write one set of memories.
         """
         caller = _context(context)
         bank = await self._bank(caller, bank_id)
@@ -144,6 +152,7 @@ class Astrocyte:
                 "source": source,
                 "content_type": content_type,
                 "profile": profile,
+                "idempotency_key": idempotency_key,
             }
         )
         batch = await self._retain(caller, bank, storage, [item])
@@ -212,6 +221,8 @@ class Astrocyte:
         filters: Mapping[str, MetadataValue] | None = None,
         external_context: Sequence[Mapping[str, Any] | str] | None = None,
         now: datetime | str | None = None,
+        strategy: MultiBankStrategy | None = None,
+        min_score: float | None = None,
         context: AstrocyteContext | None = None,
     ) -> RecallResult:
         """Find the memories most relevant to ``query`` in one bank or several.
@@ -224,7 +235,17 @@ class Astrocyte:
         Needs ``read``. Of several ``banks``, those the caller may not read are skipped
         and listed in ``RecallResult.skipped_banks``; if it may read none, the recall
         is denied. With neither ``bank_id`` nor ``banks``, the context's default bank
-        (see :meth:`default_bank`) is searched.
+        (see :meth:`default_bank`) is searched. ``strategy`` says how several banks are
+        combined (default ``recall.multi_bank.strategy``): ``parallel`` fuses them all
+        with RRF; ``cascade`` searches them in order until ``max_results`` hits score at
+        least ``min_score``; ``first_match`` keeps the first bank with such a hit (see
+        :mod:`astrocyte.recall.multibank`). Every hit names its bank in
+        ``provenance.bank_id`` and ``RecallResult.multi_bank`` says what was searched.
+
+        With ``recall_authority`` configured, ``RecallResult.authority_context`` also
+        presents the hits grouped by authority tier with the precedence rules, within
+        ``max_tokens`` (the hits themselves keep their fused order; see
+        :mod:`astrocyte.recall.authority`).
 
         Without ``time_range``, a relative date in the query ("last week") is read as
         of ``now`` (default: the current time) and ranks in-range memories higher
@@ -246,6 +267,8 @@ class Astrocyte:
             filters=filters,
             external_context=external_context,
             now=now,
+            strategy=strategy,
+            min_score=min_score,
             context=context,
         )
 
@@ -264,6 +287,8 @@ class Astrocyte:
         context: AstrocyteContext | None,
         external_context: Sequence[Mapping[str, Any] | str] | None = None,
         now: datetime | str | None = None,
+        strategy: MultiBankStrategy | None = None,
+        min_score: float | None = None,
     ) -> RecallResult:
         """Recall on behalf of ``operation`` (a reflect is rate-limited as one reflect,
         not as a reflect plus a recall)."""
@@ -307,6 +332,8 @@ class Astrocyte:
             filters=filters,
             external_context=external_context,
             now=now,
+            strategy=strategy,
+            min_score=min_score,
         )
 
     async def reflect(
@@ -322,6 +349,8 @@ class Astrocyte:
         filters: Mapping[str, MetadataValue] | None = None,
         external_context: Sequence[Mapping[str, Any] | str] | None = None,
         now: datetime | str | None = None,
+        strategy: MultiBankStrategy | None = None,
+        min_score: float | None = None,
         context: AstrocyteContext | None = None,
     ) -> ReflectResult:
         """Answer ``query`` from memory, citing the memories used.
@@ -329,8 +358,12 @@ class Astrocyte:
         With an LLM configured the answer is synthesised by it; without one it is an
         extractive answer quoting the best evidence verbatim (``mode='extractive'``).
         ``max_tokens`` bounds the evidence given to the LLM. Needs ``read`` (it is a
-        recall, with the same bank rules; ``external_context`` and ``now`` are as for
-        :meth:`recall`).
+        recall, with the same bank rules; ``external_context``, ``now``, ``strategy``
+        and ``min_score`` are as for :meth:`recall`).
+
+        With ``recall_authority.apply_to_reflect`` on, the evidence is the recall's
+        authority context (grouped by tier, highest first, with the precedence rules)
+        and each citation names its memory's ``authority_tier``.
         """
         evidence = await self._recall(
             "reflect",
@@ -345,10 +378,15 @@ class Astrocyte:
             context=context,
             external_context=external_context,
             now=now,
+            strategy=strategy,
+            min_score=min_score,
+        )
+        authority = (
+            evidence.authority_context if self.config.recall_authority.apply_to_reflect else None
         )
         if self.llm is None:
-            return reflect_extractive(evidence.query, evidence)
-        return await reflect_with_llm(evidence.query, evidence, self.llm)
+            return reflect_extractive(evidence.query, evidence, authority=authority)
+        return await reflect_with_llm(evidence.query, evidence, self.llm, authority=authority)
 
     async def forget(
         self,

@@ -7,6 +7,7 @@ with time-ordered ids a tie resolves to the memory retained first, every time.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -29,3 +30,14 @@ def new_id(prefix: str) -> str:
     """``prefix_`` + 14 hex digits of time + 8 random hex digits (collision-safe across
     processes); ids of one process sort in the order they were made."""
     return f"{prefix}_{_tick():014x}{secrets.token_hex(4)}"
+
+
+def keyed_id(prefix: str, *parts: object) -> str:
+    """A deterministic id of the same shape as :func:`new_id`, derived from ``parts``
+    (e.g. bank, idempotency key, chunk index): the same parts always give the same id.
+
+    Used for idempotent retains, where a replay must land on the memories it already
+    wrote. Such ids do not sort by creation time; ties between them break by hash.
+    """
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+    return f"{prefix}_{digest[:22]}"

@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from astrocyte.spi import MetadataValue
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Additive(_Model):
+    """A model with fields added after its first release that are left out of the
+    serialised form while unset (None), so a payload of a feature that is off stays
+    byte-identical to what earlier versions produced (e.g. ``authority_context``)."""
+
+    _omit_when_none: ClassVar[tuple[str, ...]] = ()
+
+    # Deliberately unannotated: an annotated return type would replace the model's
+    # JSON schema (and so the gateway's OpenAPI) with that of a bare dict.
+    @model_serializer(mode="wrap")
+    def _omit_unset_additions(self, handler):  # type: ignore[no-untyped-def]
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self._omit_when_none:
+                if name in data and data[name] is None:
+                    del data[name]
+        return data
 
 
 class TimeRange(_Model):
@@ -40,6 +59,12 @@ class RetainItem(_Model):
         default=None,
         description="Extraction profile to apply (built-in or from extraction_profiles); "
         "default: the built-in for content_type.",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        description="Your unique key for this content (e.g. topic/partition/offset): "
+        "retaining a key the bank already holds stores nothing and returns the stored "
+        "memory ids with deduplicated=true.",
     )
 
 
@@ -141,8 +166,61 @@ class QueryTimeRange(_Model):
     keyword_query: str = Field(description="The query keyword search ran on (expression removed).")
 
 
-class RecallResult(_Model):
+MultiBankStrategy = Literal["parallel", "cascade", "first_match"]
+
+
+class MultiBankReport(_Model):
+    """How a recall over several banks went: which banks were searched, in order."""
+
+    strategy: MultiBankStrategy = Field(description="parallel | cascade | first_match")
+    min_score: float = Field(description="cascade/first_match: the score a hit needed to count.")
+    searched: list[str] = Field(description="Banks searched, in the order they were searched.")
+    not_searched: list[str] = Field(
+        default_factory=list,
+        description="Readable banks not searched because an earlier bank already gave "
+        "enough (cascade) or any (first_match) hits.",
+    )
+
+
+class AuthorityEntry(_Model):
+    """One hit in the authority context, with the number it has in ``text``."""
+
+    number: int = Field(description="The hit's [n] in the rendered text (tier order).")
+    hit_index: int = Field(description="Index of the hit in RecallResult.hits (fused order).")
+    memory_id: str
+    bank_id: str
+    origin: str
+    tier: str | None = Field(description="Its authority tier; null: untiered.")
+    text: str
+
+
+class AuthorityTierGroup(_Model):
+    """The hits of one tier (or the untiered ones), in fused order."""
+
+    tier: str | None = Field(description="Tier name; null for hits with no tier.")
+    rank: int = Field(
+        description="1 = most authoritative (position in recall_authority.tiers); "
+        "untiered hits come last."
+    )
+    entries: list[AuthorityEntry]
+
+
+class AuthorityContext(_Model):
+    """The recalled hits grouped by authority tier, highest first, with the precedence
+    rules: ready to paste into a prompt (``text``). Present only when
+    ``recall_authority`` is configured; it never reorders ``RecallResult.hits``."""
+
+    tiers: list[AuthorityTierGroup] = Field(description="Non-empty groups, highest tier first.")
+    rules: str | None = Field(description="The configured precedence rules, if any.")
+    text: str = Field(description="Rules, tier headings and numbered hits as prompt text.")
+    token_count: int = Field(description="Estimated tokens of text.")
+    omitted: int = Field(description="Hits left out of text to respect the token budget.")
+
+
+class RecallResult(_Additive):
     """Ranked hits plus a trace of how they were found."""
+
+    _omit_when_none = ("multi_bank", "authority_context")
 
     query: str
     bank_ids: list[str]
@@ -164,14 +242,30 @@ class RecallResult(_Model):
         default=None,
         description="Time range parsed from the query (recall.parse_dates), if any.",
     )
+    multi_bank: MultiBankReport | None = Field(
+        default=None,
+        description="How the banks were combined; present when several banks were asked.",
+    )
+    authority_context: AuthorityContext | None = Field(
+        default=None,
+        description="Hits grouped by authority tier with the precedence rules; present "
+        "only when recall_authority is configured.",
+    )
 
 
-class Citation(_Model):
+class Citation(_Additive):
     """A memory a reflect answer relies on."""
+
+    _omit_when_none = ("authority_tier",)
 
     memory_id: str
     bank_id: str
     excerpt: str
+    authority_tier: str | None = Field(
+        default=None,
+        description="Authority tier of the cited memory (recall_authority with "
+        "apply_to_reflect); absent otherwise.",
+    )
 
 
 class ReflectResult(_Model):

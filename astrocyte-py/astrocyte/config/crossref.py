@@ -87,6 +87,7 @@ def check_config(config: AstrocyteConfig) -> None:
     problems = _Problems()
     _check_chunking(config.chunking, "chunking", problems)
     _check_recall(config, problems)
+    _check_storage_routes(config, problems)
     _check_provider(config.embedder, "embedder", "embedder", problems)
     if config.llm is not None:
         _check_provider(config.llm, "llm", "llm", problems)
@@ -199,6 +200,66 @@ def _check_provider(spec: ProviderSpec, key: str, kind: str, problems: _Problems
             and param.name not in options
         ):
             problems.add(f"{key}.{param.name}", f"is required for provider {name!r}")
+
+
+# --- storage routes -------------------------------------------------------------------
+
+
+def _check_storage_routes(config: AstrocyteConfig, problems: _Problems) -> None:
+    """Each route: a file when it keeps any store embedded, patterns inside
+    ``banks.declared``, and at least one pattern no earlier route already serves.
+
+    Provider specs of routes get the checks top-level store providers get, when the
+    stores are built (:func:`astrocyte.factory.build_stores`), under the route's key.
+    """
+    earlier: list[tuple[int, str]] = []
+    for i, route in enumerate(config.storage.routes):
+        key = f"storage.routes[{i}]"
+        uses_backend = any(
+            getattr(route, slot) is None
+            for slot in ("document_store", "vector_store", "graph_store")
+        )
+        if route.backend == "embedded" and uses_backend and route.path is None:
+            problems.add(
+                f"{key}.path",
+                "is required: the route keeps stores in the embedded backend (every store "
+                "without a provider of its own)",
+                fix="set path to the route's own SQLite file (it may be storage.path to share "
+                "the top-level file), or backend: memory, or a provider for every store",
+            )
+        elif route.path is not None and not (route.backend == "embedded" and uses_backend):
+            problems.add(
+                f"{key}.path",
+                "has no effect: the route keeps no store in an embedded file",
+                fix="remove it",
+            )
+        for j, pattern in enumerate(route.banks):
+            _check_declared(pattern, f"{key}.banks[{j}]", config, problems)
+        shadowing = [
+            next((k for k, before in earlier if _covers(before, pattern)), None)
+            for pattern in route.banks
+        ]
+        if all(k is not None for k in shadowing):
+            owners = sorted({k for k in shadowing if k is not None})
+            names = ", ".join(f"routes[{k}]" for k in owners)
+            problems.add(
+                f"{key}.banks",
+                f"every pattern is already served by an earlier route ({names}), so this "
+                "route would never be used (the first matching route wins)",
+                fix=f"move it before {names}, or narrow the earlier route's banks",
+            )
+        earlier += [(i, pattern) for pattern in route.banks]
+
+
+def _covers(wide: str, narrow: str) -> bool:
+    """Whether fnmatch pattern ``wide`` matches every bank ``narrow`` matches. Exact for
+    the usual shapes (ids, ``prefix-*``, ``*``); a ``wide`` with ``?`` or ``[...]`` only
+    covers an identical pattern."""
+    if wide == narrow:
+        return True
+    # A literal or * of wide can only match narrow's wildcard characters through a *
+    # of its own, which then matches whatever they would have matched.
+    return not any(c in wide for c in "?[") and fnmatchcase(narrow, wide)
 
 
 # --- deployment and gateway -----------------------------------------------------------
@@ -501,9 +562,14 @@ def _check_recall_authority(config: AstrocyteConfig, problems: _Problems) -> Non
         ]
         if authority.apply_to_reflect:
             used.append("apply_to_reflect")
+        used += [
+            f"extraction_profiles.{name}.authority_tier"
+            for name, profile in config.extraction_profiles.items()
+            if profile.authority_tier is not None
+        ]
         for field in used:
             problems.add(
-                f"{key}.{field}",
+                field if field.startswith("extraction_profiles.") else f"{key}.{field}",
                 "has no effect without tiers",
                 fix="list the tiers, most authoritative first, under recall_authority.tiers",
             )
@@ -519,6 +585,9 @@ def _check_recall_authority(config: AstrocyteConfig, problems: _Problems) -> Non
 
     if authority.default_tier is not None:
         check_tier(authority.default_tier, f"{key}.default_tier")
+    for name, profile in config.extraction_profiles.items():
+        if profile.authority_tier is not None:
+            check_tier(profile.authority_tier, f"extraction_profiles.{name}.authority_tier")
     for pattern, tier in authority.tier_by_bank.items():
         where = f"{key}.tier_by_bank.{pattern}"
         check_tier(tier, where)

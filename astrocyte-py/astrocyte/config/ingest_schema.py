@@ -317,6 +317,11 @@ class ExtractionProfileConfig(Section):
     target_bank_template: str | None = Field(
         default=None, min_length=1, description="Bank to retain into, e.g. 'user-{principal}'."
     )
+    authority_tier: str | None = Field(
+        default=None,
+        description="recall_authority tier of every memory retained with this profile "
+        "(overrides tier_by_bank; a source's tier_by_source overrides it).",
+    )
 
 
 class RecallAuthorityConfig(Section):
@@ -347,6 +352,13 @@ class RecallAuthorityConfig(Section):
     )
     apply_to_reflect: bool = Field(
         default=False, description="Also tell reflect's LLM which evidence outranks which."
+    )
+    max_context_tokens: int | None = Field(
+        default=2_000,
+        ge=1,
+        le=1_000_000,
+        description="Upper bound of the authority context's size (rules, headings and "
+        "hits), on top of the call's max_tokens; null: only the call's max_tokens.",
     )
 
     @field_validator("tiers")

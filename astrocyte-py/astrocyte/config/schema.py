@@ -44,6 +44,7 @@ from astrocyte.config.ingest_schema import (
 from astrocyte.config.layering import apply_layers, mapping_defaults
 from astrocyte.config.policy_schema import PolicyConfig
 from astrocyte.config.profiles import COMPLIANCE_PROFILES, NAMED_PROFILES
+from astrocyte.types import MultiBankStrategy
 
 __all__ = [
     "AstrocyteConfig",
@@ -52,10 +53,13 @@ __all__ = [
     "ChunkingStrategy",
     "ComplianceName",
     "LimitsConfig",
+    "MultiBankConfig",
+    "MultiBankStrategy",
     "ProviderSpec",
     "RecallConfig",
     "RerankConfig",
     "StorageConfig",
+    "StorageRoute",
     "StrategyName",
 ]
 
@@ -104,6 +108,50 @@ class StorageConfig(Section):
     vector_store: ProviderSpec | None = None
     document_store: ProviderSpec | None = None
     graph_store: ProviderSpec | None = None
+    routes: list[StorageRoute] = Field(
+        default_factory=list,
+        description="Banks kept in other stores than the ones above: the first route whose "
+        "banks pattern matches a bank serves it; unmatched banks use the stores above.",
+    )
+
+
+class StorageRoute(Section):
+    """Stores for the banks matching ``banks`` (fnmatch patterns on the bank id as
+    callers name it, tenant prefix excluded), e.g. a ``canonical-*`` bank in PostgreSQL
+    while conversational banks stay in the embedded file.
+
+    The fields mean what they mean in ``storage``; a slot the route leaves out comes
+    from the route's own ``backend`` (default ``embedded`` at the route's ``path``). A
+    route naming exactly the same store as another route or as the top level (same
+    provider and options, or the same embedded path) shares that instance.
+    """
+
+    banks: list[str] = Field(
+        min_length=1, description="Bank id patterns (fnmatch) this route serves."
+    )
+    backend: Literal["embedded", "memory"] = Field(
+        default="embedded", description="embedded (SQLite file) | memory (tests)"
+    )
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Embedded store file of this route; required when the route uses the "
+        "embedded backend for any slot.",
+    )
+    vector_store: ProviderSpec | None = None
+    document_store: ProviderSpec | None = None
+    graph_store: ProviderSpec | None = None
+
+    @field_validator("banks")
+    @classmethod
+    def _patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if not _BANK_PATTERN.match(pattern):
+                raise ValueError(
+                    f"{pattern!r} is not a bank pattern: use bank-id characters "
+                    "(letters, digits, . _ : @ -) and the wildcards * ? [...]"
+                )
+        return patterns
 
 
 class RerankConfig(Section):
@@ -119,6 +167,27 @@ def _default_weights() -> dict[StrategyName, float]:
 
 def _default_strategies() -> list[StrategyName]:
     return ["semantic", "keyword", "graph", "temporal"]
+
+
+class MultiBankConfig(Section):
+    """How a recall over several banks combines them (the call's ``strategy`` and
+    ``min_score`` override these).
+
+    ``parallel`` searches every bank at once and fuses them with RRF; ``cascade``
+    searches the banks in the order given and stops once ``max_results`` hits scoring at
+    least ``min_score`` are found; ``first_match`` returns the hits of the first bank
+    (in order) with any hit scoring at least ``min_score``.
+    """
+
+    strategy: MultiBankStrategy = Field(
+        default="parallel", description="parallel | cascade | first_match"
+    )
+    min_score: float = Field(
+        default=0.0,
+        ge=0,
+        description="cascade/first_match: a hit counts only at this fused score or above "
+        "(RRF scale: rank 1 of one strategy of weight 1 scores 1/(rrf_k+1)).",
+    )
 
 
 class RecallConfig(Section):
@@ -158,6 +227,7 @@ class RecallConfig(Section):
     external_weight: float = Field(
         default=1.0, ge=0, description="Fusion weight of hits passed as external_context."
     )
+    multi_bank: MultiBankConfig = Field(default_factory=lambda: MultiBankConfig())
 
     @field_validator("weights")
     @classmethod

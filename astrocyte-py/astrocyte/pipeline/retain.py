@@ -42,7 +42,7 @@ from astrocyte import validation as v
 from astrocyte.config.schema import AstrocyteConfig
 from astrocyte.errors import BankNotFound, PIIRejected, QuotaExceeded, RateLimited, ValidationError
 from astrocyte.identity.context import AstrocyteContext
-from astrocyte.ids import new_id
+from astrocyte.ids import keyed_id, new_id
 from astrocyte.pipeline.chunking import chunk_text
 from astrocyte.pipeline.dialogue import Turn, chunk_dialogue, parse_turns, turns_from_records
 from astrocyte.pipeline.entities import EntityMention, entity_id, extract_mentions
@@ -64,6 +64,7 @@ from astrocyte.pipeline.profiles import (
 )
 from astrocyte.policy.engine import PolicyEngine
 from astrocyte.policy.pii import BankPIIPlan
+from astrocyte.recall.authority import TIER_METADATA_KEY, AuthorityTiers
 from astrocyte.spi import (
     Embedder,
     Entity,
@@ -77,8 +78,19 @@ from astrocyte.stores.storeset import StoreSet
 from astrocyte.types import RetainBatchResult, RetainResult
 
 _ITEM_KEYS = frozenset(
-    {"content", "metadata", "tags", "occurred_at", "source", "content_type", "profile"}
+    {
+        "content",
+        "metadata",
+        "tags",
+        "occurred_at",
+        "source",
+        "content_type",
+        "profile",
+        "idempotency_key",
+    }
 )
+#: Longest accepted idempotency key (characters).
+MAX_IDEMPOTENCY_KEY_CHARS = 512
 #: Content types whose text is parsed into speaker turns and chunked by whole turns.
 DIALOGUE_TYPES = frozenset({"conversation", "transcript"})
 
@@ -104,6 +116,8 @@ class _CleanItem:
     profile: str | None = None
     #: Turns of a structured transcript (``content`` is then their rendered text).
     turns: tuple[Turn, ...] | None = None
+    #: The caller's key for this item: a replay of a stored key is a no-op.
+    idempotency_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -119,10 +133,14 @@ class _Prepared:
     #: until :meth:`RetainPipeline._extract_with_llm` replaces them.
     llm_profile: ResolvedProfile | None = None
     placeholders: frozenset[str] = frozenset()
+    #: The item's idempotency key, if it has one.
+    key: str | None = None
+    #: Set when the key was already stored: the ids stored then (a replay).
+    replayed: list[str] | None = None
 
     @property
     def duplicate(self) -> bool:
-        return self.existing_ids is not None
+        return self.existing_ids is not None or self.replayed is not None
 
 
 class RetainPipeline:
@@ -150,6 +168,8 @@ class RetainPipeline:
         self.policy = policy if policy is not None else PolicyEngine(config, stores)
         self.llm = llm
         self.profiles = ProfileRegistry(config.extraction_profiles, config.chunking)
+        #: Stamps each memory's recall-authority tier; None while the section is off.
+        self.authority = AuthorityTiers.from_config(config.recall_authority)
 
     def clean(self, raw: Mapping[str, Any], prefix: str = "") -> _CleanItem:
         """Validate one item's fields; ``prefix`` names it in errors (``items[3].``)."""
@@ -186,6 +206,7 @@ class RetainPipeline:
             content_type=content_type,
             profile=profile,
             turns=turns,
+            idempotency_key=_idempotency_key(raw.get("idempotency_key"), prefix),
         )
 
     async def retain(
@@ -234,6 +255,12 @@ class RetainPipeline:
             prepared = await asyncio.to_thread(prepare_all)
         else:
             prepared = prepare_all()
+        # Replays of stored idempotency keys drop out first: a redelivered batch costs
+        # one primary-key lookup, no embedding and no write.
+        everything = prepared
+        if any(p.key is not None for p in prepared):
+            await self._mark_replays(bank_id, prepared)
+            prepared = [p for p in prepared if p.replayed is None]
         if any(p.llm_profile is not None for p in prepared):
             await self._extract_with_llm(bank_id, prepared)
 
@@ -266,9 +293,14 @@ class RetainPipeline:
             )
 
         reservation = None
-        async with policy.write_slot(bank_id):
+        keyed = any(p.key is not None for p in prepared)
+        async with policy.write_slot(bank_id, always=keyed):
             if policy.write_mark(bank_id) != mark:
                 mark = policy.write_mark(bank_id)
+                if keyed:
+                    # Another retain of this engine wrote meanwhile, maybe the same keys.
+                    await self._mark_replays(bank_id, prepared)
+                    prepared = [p for p in prepared if p.replayed is None]
                 if dedup.exact:
                     used, _ = await asyncio.gather(
                         quotas.memories_used(bank_id, mark),
@@ -315,19 +347,21 @@ class RetainPipeline:
                 source_id=sources.get(p.existing_ids[0], p.source_id)
                 if p.existing_ids
                 else p.source_id,
-                memory_ids=p.existing_ids
+                memory_ids=p.replayed
+                if p.replayed is not None
+                else p.existing_ids
                 if p.existing_ids is not None
                 else [r.id for r in p.records],
                 deduplicated=p.duplicate,
             )
-            for p in prepared
+            for p in everything
         ]
         if policy.audit_active:
             ids = [r.id for r in records]
             details: dict[str, Any] = {
-                "items": len(prepared),
+                "items": len(everything),
                 "memories": len(records),
-                "deduplicated": sum(p.duplicate for p in prepared),
+                "deduplicated": sum(p.duplicate for p in everything),
                 "redacted": redacted,
             }
             if len(ids) <= _AUDIT_MAX_IDS:
@@ -455,13 +489,28 @@ class RetainPipeline:
                 pieces.append((chunk.text, chunk.index, base, occurred_at))
         if not pieces:
             raise ValidationError(f"{prefix}content", "is empty after normalisation")
-        source_id = source or new_id("src")
+        if self.authority is not None:
+            tier = self.authority.for_retain(
+                bank_id,
+                {**derived, **item.metadata},
+                profile_tier=rules.authority_tier,
+                field_name=f"{prefix}metadata",
+            )
+            if tier is not None:
+                pieces = [(t, i, {**m, TIER_METADATA_KEY: tier}, w) for t, i, m, w in pieces]
+        key = item.idempotency_key
+        if key is None:
+            source_id = source or new_id("src")
+        else:
+            # Ids derived from the key: a replay finds (and at worst overwrites) the
+            # very same memories instead of adding copies, even across processes.
+            source_id = source or keyed_id("src", bank_id, key)
         records: list[MemoryRecord] = []
         mentions: list[list[Entity]] = []
         for chunk_text_, chunk_index, chunk_meta, when in pieces:
             records.append(
                 MemoryRecord(
-                    id=new_id("mem"),
+                    id=new_id("mem") if key is None else keyed_id("mem", bank_id, key, chunk_index),
                     bank_id=bank_id,
                     text=chunk_text_,
                     source_id=source_id,
@@ -490,6 +539,7 @@ class RetainPipeline:
             mentions,
             llm_profile=profile if rules.entity_extraction == "llm" else None,
             placeholders=placeholders,
+            key=key,
         )
 
     async def _extract_with_llm(self, bank_id: str, prepared: list[_Prepared]) -> None:
@@ -537,6 +587,33 @@ class RetainPipeline:
                 for r in p.records:
                     known.setdefault(r.content_hash, r.id)
 
+    async def _mark_replays(self, bank_id: str, prepared: list[_Prepared]) -> None:
+        """Mark keyed items whose key is already stored in the bank — or used by an
+        earlier item of this batch — as replays of those memories.
+
+        Keyed ids are derived from (bank, key, chunk), so one primary-key lookup of
+        the batch's first-chunk ids says which keys are stored; writes are
+        all-or-nothing, so a stored first chunk means the whole item is.
+        """
+        keyed = [p for p in prepared if p.key is not None and p.replayed is None]
+        if not keyed:
+            return
+        stored = {
+            r.id
+            for r in await self._stores.documents.get(
+                bank_id, [r.id for p in keyed for r in p.records]
+            )
+        }
+        first_use: dict[str, _Prepared] = {}
+        for p in keyed:
+            assert p.key is not None
+            if p.records[0].id in stored:
+                p.replayed = [r.id for r in p.records if r.id in stored]
+            elif p.key in first_use:
+                p.replayed = [r.id for r in first_use[p.key].records]
+            else:
+                first_use[p.key] = p
+
     async def _existing_sources(self, bank_id: str, prepared: list[_Prepared]) -> dict[str, str]:
         """Source ids of the memories duplicates point at, so a duplicate's result
         names the source that actually holds them."""
@@ -580,6 +657,23 @@ class RetainPipeline:
         if not self._config.banks.auto_create:
             raise BankNotFound(bank_id)
         await documents.create_bank(bank_id)
+
+
+def _idempotency_key(value: object, prefix: str) -> str | None:
+    """A retain item's ``idempotency_key``: None, or a non-blank string of at most
+    :data:`MAX_IDEMPOTENCY_KEY_CHARS` characters."""
+    if value is None:
+        return None
+    field_name = f"{prefix}idempotency_key"
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field_name, "must be a non-empty string", fix="e.g. 'orders/3/1042'")
+    if len(value) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise ValidationError(
+            field_name,
+            f"is {len(value)} characters, over the limit of {MAX_IDEMPOTENCY_KEY_CHARS}",
+            fix="hash long keys (e.g. sha256 hex) before passing them",
+        )
+    return value
 
 
 def _scan(plan: BankPIIPlan, text: str, field_name: str, redacted: dict[str, int]) -> str:

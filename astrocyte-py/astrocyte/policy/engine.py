@@ -128,14 +128,15 @@ class PolicyEngine:
         self._last_write[bank_id] = self._write_seq
 
     @contextlib.asynccontextmanager
-    async def write_slot(self, bank_id: str) -> AsyncIterator[None]:
+    async def write_slot(self, bank_id: str, *, always: bool = False) -> AsyncIterator[None]:
         """Hold the bank's write lock when a check must see the bank as the write will
         leave it — a duplicate lookup or a memory count followed by the write.
 
         A no-op when neither quotas on memory counts nor dedup are configured, so
-        retains keep running fully concurrently by default.
+        retains keep running fully concurrently by default; ``always`` takes the lock
+        anyway (a batch with idempotency keys checks for replays inside it).
         """
-        if not self.serialises_writes:
+        if not self.serialises_writes and not always:
             yield
             return
         slot = self._bank_locks.get(bank_id)

@@ -20,12 +20,20 @@ from astrocyte import validation as v
 from astrocyte.config.schema import AstrocyteConfig
 from astrocyte.errors import BankNotFound, ValidationError
 from astrocyte.pipeline.dates import parse_time_range
+from astrocyte.recall.authority import AuthorityTiers
 from astrocyte.recall.budget import apply_budget
-from astrocyte.recall.engine import FederatedQuery, RecallEngine, RecallHints
+from astrocyte.recall.engine import FederatedQuery, RankedCandidates, RecallEngine, RecallHints
+from astrocyte.recall.multibank import check_min_score, check_strategy, recall_in_order
 from astrocyte.recall.provenance import to_hit
 from astrocyte.recall.proxy import external_context_hits, proxies_from_config, utc_now
 from astrocyte.spi import DocumentStore, RecordFilter
-from astrocyte.types import QueryTimeRange, RecallHit, RecallResult, TimeRange
+from astrocyte.types import (
+    MultiBankReport,
+    QueryTimeRange,
+    RecallHit,
+    RecallResult,
+    TimeRange,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,8 @@ class RecallService:
         self._documents = documents
         self._engine = engine
         self._proxies = proxies_from_config(config)
+        #: Recall authority (``recall_authority``), or None when the section is off.
+        self.authority = AuthorityTiers.from_config(config.recall_authority)
         #: "Now" for relative dates when a call passes none (replaceable in tests).
         self.clock = clock
 
@@ -67,6 +77,8 @@ class RecallService:
         filters: object = None,
         external_context: object = None,
         now: object = None,
+        strategy: object = None,
+        min_score: object = None,
         skipped_banks: Sequence[str] = (),
     ) -> RecallResult:
         """See :meth:`astrocyte.Astrocyte.recall`. ``targets`` are the banks the caller
@@ -75,6 +87,15 @@ class RecallService:
         started = time.perf_counter()
         limits = self._config.limits
         text = v.query(query, limits.max_query_chars)
+        defaults = self._config.recall.multi_bank
+        mode = check_strategy(defaults.strategy if strategy is None else strategy)
+        threshold = check_min_score(defaults.min_score if min_score is None else min_score)
+        if mode != "parallel" and external_context is not None and len(targets) > 1:
+            raise ValidationError(
+                "external_context",
+                f"cannot be combined with strategy {mode!r}: it would have no bank to rank in",
+                fix="use strategy 'parallel', or leave external_context out",
+            )
         for target in targets:
             if not await self._documents.bank_exists(target.storage_id):
                 raise BankNotFound(target.bank_id)
@@ -97,28 +118,48 @@ class RecallService:
         clock = _reference_time(now) or self.clock()
         external = external_context_hits(external_context, max_items=limits.max_results, now=clock)
         parsed = None if explicit_range is not None else self._query_time_range(text, clock)
-        hints = RecallHints(
-            time_hint=(parsed.start, parsed.end) if parsed else None,
-            keyword_text=parsed.keyword_query if parsed else None,
-            proxies=[
-                FederatedQuery(source, t.storage_id)
-                for t in targets
-                for source in self._proxies
-                if source.applies_to(t.storage_id)
-            ],
-            external=external,
-            now=clock,
-        )
+
+        def hints_for(bank_ids: Sequence[str]) -> RecallHints:
+            return RecallHints(
+                time_hint=(parsed.start, parsed.end) if parsed else None,
+                keyword_text=parsed.keyword_query if parsed else None,
+                proxies=[
+                    FederatedQuery(source, bank)
+                    for bank in bank_ids
+                    for source in self._proxies
+                    if source.applies_to(bank)
+                ],
+                external=external,
+                now=clock,
+            )
+
         # Ask strategies for at least as many candidates as the caller wants back.
         per_strategy = max(self._config.recall.candidates_per_strategy, limit)
-        ranked = await self._engine.recall(
-            text,
-            [t.storage_id for t in targets],
-            where,
-            need=limit,
-            candidates=per_strategy,
-            hints=hints,
-        )
+        storage_ids = [t.storage_id for t in targets]
+        searched = storage_ids
+        ranked: RankedCandidates
+        if mode == "parallel" or len(targets) == 1:
+            ranked = await self._engine.recall(
+                text,
+                storage_ids,
+                where,
+                need=limit,
+                candidates=per_strategy,
+                hints=hints_for(storage_ids),
+            )
+        else:
+            ordered = await recall_in_order(
+                self._engine,
+                text,
+                storage_ids,
+                where,
+                strategy=mode,
+                min_score=threshold,
+                need=limit,
+                candidates=per_strategy,
+                hints_for=lambda bank: hints_for([bank]),
+            )
+            ranked, searched = ordered.ranked, ordered.searched
         kept, tokens, truncated = apply_budget(
             ranked.candidates,
             lambda c: c.record.text,
@@ -138,6 +179,15 @@ class RecallService:
             proxies = [
                 p.model_copy(update={"bank_id": visible.get(p.bank_id, p.bank_id)}) for p in proxies
             ]
+        multi_bank = None
+        if len(targets) + len(skipped_banks) > 1:
+            names = {t.storage_id: t.bank_id for t in targets}
+            multi_bank = MultiBankReport(
+                strategy=mode,
+                min_score=threshold if mode != "parallel" else 0.0,
+                searched=[names[b] for b in searched],
+                not_searched=[t.bank_id for t in targets if t.storage_id not in searched],
+            )
         return RecallResult(
             query=text,
             bank_ids=[t.bank_id for t in targets],
@@ -150,6 +200,10 @@ class RecallService:
             skipped_banks=list(skipped_banks),
             proxies=proxies,
             query_time_range=parsed,
+            multi_bank=multi_bank,
+            authority_context=(
+                self.authority.context(hits, token_cap) if self.authority is not None else None
+            ),
         )
 
     def _query_time_range(self, text: str, now: datetime) -> QueryTimeRange | None:

@@ -9,6 +9,10 @@ This is the only place that knows how a memory is spread over stores:
   document store, so a crash between steps leaves nothing visible.
 * **delete**: graph and vectors first, documents last, so a retried forget still finds
   (through the document store) whatever a crash left behind.
+
+With ``storage.routes`` the set the core sees is a
+:class:`~astrocyte.stores.routing.RoutedStoreSet`: it hands each bank's writes and
+deletes to that route's own plain ``StoreSet``, so the rules above hold per route.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 __all__ = ["ChatReply", "OpenAICompatibleServer", "RecordedRequest"]
 
@@ -100,6 +100,8 @@ class OpenAICompatibleServer:
         api_key: if set, requests without ``Authorization: Bearer <api_key>`` get
             an OpenAI-style 401.
         models: ids listed by ``GET /v1/models``.
+        extra_routes: more Starlette routes served alongside, e.g. a search endpoint a
+            proxy source queries, so one loopback server plays every HTTP peer of a test.
 
     Misbehaviour is queued with :meth:`fail_next`, :meth:`hang_next` and
     :meth:`respond_next`; each applies to the next ``n`` matching requests, in
@@ -114,6 +116,7 @@ class OpenAICompatibleServer:
         embed_fn: EmbedFn | None = None,
         api_key: str | None = None,
         models: Sequence[str] = ("test-model",),
+        extra_routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.embed_dim = embed_dim
         self.chat_reply: ChatReply = chat_reply
@@ -134,6 +137,7 @@ class OpenAICompatibleServer:
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                *extra_routes,
             ]
         )
 
