@@ -24,13 +24,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import re
-import string
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from astrocyte.errors import (
@@ -42,9 +39,15 @@ from astrocyte.errors import (
 )
 from astrocyte.identity.context import AstrocyteContext
 from astrocyte.identity.patterns import Permission
-from astrocyte.pipeline.dialogue import chunk_dialogue, turns_from_records
-from astrocyte.spi import MetadataValue, RecordFilter
-from astrocyte.validation import bank_id as valid_bank_id
+from astrocyte.ingest.payload import (
+    IDEMPOTENCY_METADATA_KEY,
+    SOURCE_METADATA_KEY,
+    PayloadError,
+    parse_payload,
+    retain_items,
+    target_bank,
+)
+from astrocyte.spi import RecordFilter
 
 if TYPE_CHECKING:
     from astrocyte.brain import Astrocyte
@@ -67,10 +70,6 @@ DEFAULT_IDEMPOTENCY_HEADER = "Idempotency-Key"
 DEFAULT_TOLERANCE_SECONDS = 300.0
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
-IDEMPOTENCY_METADATA_KEY = "idempotency_key"
-"""Metadata key under which every memory of an event records ``<source>:<key>``."""
-SOURCE_METADATA_KEY = "ingest_source"
-"""Metadata key naming the source a memory arrived through."""
 
 _TIMESTAMP = re.compile(r"^\d{1,12}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII, no spaces
@@ -352,10 +351,13 @@ class WebhookIngest:
                 f"body is {len(body)} bytes, over the limit of {settings.max_body_bytes}"
             )
         self._verify(settings, body, headers)
-        payload = _parse_json(body)
-        bank = _target_bank(settings, payload)
-        key = _idempotency_key(settings, payload, headers)
-        items = _retain_items(settings, payload, key)
+        try:
+            payload = parse_payload(body)
+            bank = target_bank(settings, payload)
+            key = _idempotency_key(settings, payload, headers)
+            items = retain_items(settings, payload, key)
+        except PayloadError as exc:
+            raise MalformedPayload(str(exc)) from None
         if settings.extraction_profile:
             # The retain pipeline applies the rest of the profile (metadata_mapping,
             # tag_rules, entity extraction) exactly as for an interactive retain.
@@ -486,16 +488,6 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-def _parse_json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise MalformedPayload("body must be a JSON object")
-    return payload
-
-
 def _idempotency_key(
     settings: WebhookSettings, payload: Mapping[str, Any], headers: Mapping[str, str]
 ) -> str | None:
@@ -512,132 +504,6 @@ def _idempotency_key(
     if not _IDEMPOTENCY_KEY.match(key):
         raise MalformedPayload("idempotency key must be 1-200 printable ASCII characters")
     return f"{settings.source_id}:{key}"
-
-
-def _lookup(payload: Mapping[str, Any], dotted: str) -> object:
-    value: object = payload
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _target_bank(settings: WebhookSettings, payload: Mapping[str, Any]) -> str:
-    """The bank: the template filled from the payload, else the payload's
-    ``bank_id`` (allowed because the payload is signed by the source's secret)."""
-    template = settings.target_bank_template
-    if template is None:
-        bank = payload.get("bank_id")
-        if bank is None:
-            raise MalformedPayload(
-                "no target bank: the source has no target_bank_template and the "
-                "payload has no bank_id"
-            )
-    else:
-        bank = ""
-        for literal, name, _spec, _conv in string.Formatter().parse(template):
-            bank += literal
-            if name is None:
-                continue
-            if name == "source":
-                value: object = settings.source_id
-            elif name == "date":
-                value = datetime.now(UTC).date().isoformat()
-            elif name.startswith("payload."):
-                value = _lookup(payload, name.removeprefix("payload."))
-            else:  # principal, agent, user, tenant, metadata.<key>: payload fields
-                value = _lookup(payload, name)
-            if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-                raise MalformedPayload(
-                    f"target bank template {template!r} needs payload field {name!r} "
-                    "(a non-empty string or integer)"
-                )
-            bank += str(value)
-    try:
-        return valid_bank_id(bank)
-    except ValidationError as exc:
-        raise MalformedPayload(str(exc)) from None
-
-
-def _scalar_metadata(payload: Mapping[str, Any]) -> dict[str, MetadataValue]:
-    meta = payload.get("metadata")
-    if meta is None:
-        return {}
-    if not isinstance(meta, Mapping):
-        raise MalformedPayload("metadata must be an object of scalar values")
-    out: dict[str, MetadataValue] = {}
-    for k, val in meta.items():
-        if val is not None and not isinstance(val, str | int | float | bool):
-            raise MalformedPayload(f"metadata.{k} must be a string, number, boolean or null")
-        out[str(k)] = val
-    return out
-
-
-def _retain_items(
-    settings: WebhookSettings, payload: Mapping[str, Any], key: str | None
-) -> list[dict[str, Any]]:
-    """Retain items for a transcript (``turns``) or a document (``content``)."""
-    base_meta = _scalar_metadata(payload)
-    for reserved in (IDEMPOTENCY_METADATA_KEY, SOURCE_METADATA_KEY):
-        base_meta.pop(reserved, None)  # the sender must not forge these
-    base_meta[SOURCE_METADATA_KEY] = settings.source_id
-    if key is not None:
-        base_meta[IDEMPOTENCY_METADATA_KEY] = key
-    tags = payload.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise MalformedPayload("tags must be a list of strings")
-    all_tags = list(dict.fromkeys([*settings.tags, *tags]))
-    occurred_at = payload.get("occurred_at", payload.get("timestamp"))
-    source = key  # every chunk of one event shares the event as its source_id
-
-    if "turns" in payload:
-        try:
-            turns = turns_from_records(payload["turns"])
-        except ValidationError as exc:
-            raise MalformedPayload(str(exc)) from None
-        if not turns:
-            raise MalformedPayload("turns has no turn with text")
-        items: list[dict[str, Any]] = []
-        for chunk in chunk_dialogue(turns, max_chars=settings.max_chunk_chars):
-            # Metadata values must be scalars so every store can filter on them:
-            # lists of speakers and turn ids are comma-joined.
-            meta: dict[str, MetadataValue] = {
-                **base_meta,
-                "speakers": ",".join(chunk.speakers),
-                "turn_ids": ",".join(chunk.turn_ids),
-            }
-            if chunk.partial:
-                meta["partial_turn"] = True
-            items.append(
-                {
-                    "content": chunk.text,
-                    "metadata": meta,
-                    "tags": all_tags or None,
-                    "occurred_at": chunk.first_timestamp or occurred_at,
-                    "source": source,
-                    "content_type": "text",
-                }
-            )
-        return items
-    content = payload.get("content")
-    if isinstance(content, str) and content.strip():
-        content_type = payload.get("content_type", "text")
-        if not isinstance(content_type, str):
-            raise MalformedPayload("content_type must be a string")
-        return [
-            {
-                "content": content,
-                "metadata": base_meta,
-                "tags": all_tags or None,
-                "occurred_at": occurred_at,
-                "source": source,
-                "content_type": content_type,
-            }
-        ]
-    raise MalformedPayload(
-        "payload needs 'turns' (a list of {speaker, text}) or a non-empty 'content' string"
-    )
 
 
 def _configured(source: object, name: str, default: object) -> Any:
