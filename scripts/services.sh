@@ -2,8 +2,11 @@
 # Start, stop or describe the real servers the adapter tests run against.
 #
 # Usage: scripts/services.sh start|stop|status|env [service...]
-# Services: postgres (PostgreSQL 18 + pgvector), neo4j, elasticsearch, opensearch.
-# Default set: $ASTROCYTE_SERVICES or all four.
+# Services: postgres (PostgreSQL 18 + pgvector), neo4j, elasticsearch, opensearch,
+#   redis (Debian redis-server, 127.0.0.1:56379), kafka (Apache Kafka 4.x KRaft, 127.0.0.1:59092).
+# Default set: $ASTROCYTE_SERVICES or the first four (redis and kafka only when named).
+# redis and kafka keep their data across stop/start; `scripts/services/{redis,kafka}.sh
+# restart` restarts one keeping its data (and `wipe` deletes it).
 # `start` starts the services in parallel and fails if any of them fails; `env` prints
 # `export ...` lines for the test environment variables (eval it).
 set -euo pipefail

@@ -118,3 +118,16 @@ jdk_home() {
     dirname "$(dirname "$(readlink -f "$(command -v java)")")"
   fi
 }
+
+# reserve_ports PORT...: as root, adds the ports to net.ipv4.ip_local_reserved_ports so the
+# kernel never hands them out as ephemeral source ports (our ports lie inside the default
+# range 32768-60999, and a kernel may keep TIME-WAIT sockets for minutes). Best effort.
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current
+  [ "$(id -u)" -eq 0 ] && [ -w "$file" ] || return 0
+  (
+    flock -w 10 8 || exit 0
+    current="$(cat "$file")"
+    printf '%s\n' "${current:+$current,}$(IFS=,; echo "$*")" >"$file" 2>/dev/null || true
+  ) 8>"$SERVICES_HOME/.reserved-ports.lock"
+}

@@ -70,6 +70,8 @@ answers() {
 }
 
 start() {
+  mkdir -p "$SERVICES_HOME"
+  reserve_ports "$ES_PORT" "$ES_TRANSPORT_PORT"
   local t0=$SECONDS
   if pid_alive "$PIDFILE" && answers; then
     log "elasticsearch already running on 127.0.0.1:$ES_PORT"

@@ -79,6 +79,8 @@ probe() {
 }
 
 start() {
+  mkdir -p "$SERVICES_HOME"
+  reserve_ports "$PORT"
   local began=$SECONDS
   if pid_alive "$PIDFILE"; then
     if probe; then

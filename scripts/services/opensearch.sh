@@ -75,6 +75,8 @@ answers() {
 }
 
 start() {
+  mkdir -p "$SERVICES_HOME"
+  reserve_ports "$OS_PORT" "$OS_TRANSPORT_PORT"
   local t0=$SECONDS
   if pid_alive "$PIDFILE" && answers; then
     log "opensearch already running on 127.0.0.1:$OS_PORT"

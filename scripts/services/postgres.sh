@@ -94,6 +94,8 @@ pg_ready() {
 }
 
 start() {
+  mkdir -p "$SERVICES_HOME"
+  reserve_ports "$PORT"
   local t0=$SECONDS
   if pid_alive "$PIDFILE" && pg_ready postgres; then
     log "postgres already running on 127.0.0.1:$PORT"
