@@ -66,16 +66,20 @@ MAX_RESULTS = 10
 TARGET_P50_MS = 1.0
 TARGET_P99_MS = 3.0
 
-# The child process: the same config and the app factory, under uvicorn. The gateway's
-# access log stays on (its cost is part of the overhead); uvicorn's own is off since
-# the gateway writes one.
+# The child process: the same config and the app factory, under uvicorn with the
+# CLI's logging setup, so the gateway's JSON access log is written (to the child's
+# stderr, i.e. the server log file) and its cost is part of the overhead. Without a
+# log config the access logger inherits the root's WARNING level and writes nothing.
+# uvicorn's own access log is off since the gateway writes one; "auto" http and loop
+# are httptools and uvloop, as for the CLI.
 _SERVER = """
 import sys, uvicorn
 from astrocyte import Astrocyte, load_config
 from astrocyte_gateway.app import create_app
+from astrocyte_gateway.cli import log_config
 config = load_config(sys.argv[1])
 app = create_app(config, brain=Astrocyte(config))
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_config=log_config("warning"),
             access_log=False, lifespan="on")
 """
 

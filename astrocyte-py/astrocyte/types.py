@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from astrocyte.spi import MetadataValue
 
@@ -14,23 +14,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Additive(_Model):
-    """A model with fields added after its first release that are left out of the
-    serialised form while unset (None), so a payload of a feature that is off stays
-    byte-identical to what earlier versions produced (e.g. ``authority_context``)."""
-
-    _omit_when_none: ClassVar[tuple[str, ...]] = ()
-
-    # Deliberately unannotated: an annotated return type would replace the model's
-    # JSON schema (and so the gateway's OpenAPI) with that of a bare dict.
-    @model_serializer(mode="wrap")
-    def _omit_unset_additions(self, handler):  # type: ignore[no-untyped-def]
-        data = handler(self)
-        if isinstance(data, dict):
-            for name in self._omit_when_none:
-                if name in data and data[name] is None:
-                    del data[name]
-        return data
+def _unset(value: object) -> bool:
+    """``exclude_if`` of fields added after a model's first release: they are left out
+    of the serialised form while unset (None), so the payload of a feature that is off
+    stays byte-identical to what earlier versions produced (e.g. ``authority_context``).
+    The JSON schema is unchanged."""
+    return value is None
 
 
 class TimeRange(_Model):
@@ -217,10 +206,8 @@ class AuthorityContext(_Model):
     omitted: int = Field(description="Hits left out of text to respect the token budget.")
 
 
-class RecallResult(_Additive):
+class RecallResult(_Model):
     """Ranked hits plus a trace of how they were found."""
-
-    _omit_when_none = ("multi_bank", "authority_context")
 
     query: str
     bank_ids: list[str]
@@ -244,25 +231,26 @@ class RecallResult(_Additive):
     )
     multi_bank: MultiBankReport | None = Field(
         default=None,
+        exclude_if=_unset,
         description="How the banks were combined; present when several banks were asked.",
     )
     authority_context: AuthorityContext | None = Field(
         default=None,
+        exclude_if=_unset,
         description="Hits grouped by authority tier with the precedence rules; present "
         "only when recall_authority is configured.",
     )
 
 
-class Citation(_Additive):
+class Citation(_Model):
     """A memory a reflect answer relies on."""
-
-    _omit_when_none = ("authority_tier",)
 
     memory_id: str
     bank_id: str
     excerpt: str
     authority_tier: str | None = Field(
         default=None,
+        exclude_if=_unset,
         description="Authority tier of the cited memory (recall_authority with "
         "apply_to_reflect); absent otherwise.",
     )

@@ -22,7 +22,7 @@ from typing import Any
 from astrocyte import Astrocyte
 from astrocyte.config import AstrocyteConfig, load_config
 from astrocyte.config.loader import ConfigSource
-from astrocyte.ingest import SourceRegistry, WebhookIngest
+from astrocyte.ingest import IngestSupervisor, WebhookIngest
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -68,7 +68,10 @@ def create_app(config: ConfigSource = None, *, brain: Astrocyte | None = None) -
     authenticator = build_authenticator(cfg)
     owns_brain = brain is None
     served = brain if brain is not None else Astrocyte(cfg)
-    registry = SourceRegistry.from_config(served.config)
+    # Every source of the config: webhooks (served by the routes) and stream/poll
+    # drivers, which consume in the background from startup to shutdown.
+    supervisor = IngestSupervisor.from_config(served)
+    registry = supervisor.registry
     state = GatewayState(
         config=cfg,
         brain=served,
@@ -76,11 +79,12 @@ def create_app(config: ConfigSource = None, *, brain: Astrocyte | None = None) -
         authenticator=authenticator,
         registry=registry,
         ingest=WebhookIngest(served, registry=registry),
+        supervisor=supervisor,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        failed = {k: v for k, v in (await registry.start_all()).items() if v is not None}
+        failed = {k: v for k, v in (await supervisor.start()).items() if v is not None}
         if failed:
             logger.warning("ingestion sources failed to start: %s", failed)
         try:
@@ -124,7 +128,8 @@ async def _shutdown(state: GatewayState) -> None:
     """Stop sources, close the authenticator and (if ours) the brain; one failing
     step does not skip the others."""
     steps: list[tuple[str, Any]] = [
-        ("stop ingestion sources", state.registry.stop_all),
+        # In-flight batches finish and are acknowledged before the brain closes.
+        ("stop ingestion sources", state.supervisor.stop),
         ("close the authenticator", state.authenticator.close),
     ]
     if state.owns_brain:

@@ -30,7 +30,7 @@ from astrocyte.config import AstrocyteConfig, find_config_file, load_config
 from astrocyte.errors import ConfigError
 from fastapi import FastAPI
 
-__all__ = ["CONFIG_ENV", "app_from_env", "check_servable", "main"]
+__all__ = ["CONFIG_ENV", "app_from_env", "check_servable", "log_config", "main"]
 
 #: How worker processes (``--workers`` > 1) learn the config path.
 CONFIG_ENV = "ASTROCYTE_GATEWAY_CONFIG"
@@ -38,7 +38,9 @@ CONFIG_ENV = "ASTROCYTE_GATEWAY_CONFIG"
 logger = logging.getLogger("astrocyte_gateway")
 
 
-def _log_config(level: str) -> dict[str, Any]:
+def log_config(level: str) -> dict[str, Any]:
+    """The CLI's logging setup (a :func:`logging.config.dictConfig` dict): plain lines
+    on stderr at ``level``, and the access log as pure JSON lines on stderr at INFO."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -106,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     args = _parser().parse_args(argv)
-    logging.config.dictConfig(_log_config(args.log_level))
+    logging.config.dictConfig(log_config(args.log_level))
     path = args.config or find_config_file()
     if path is None:
         print("astrocyte-gateway: no config; pass --config astrocyte.yaml", file=sys.stderr)
@@ -125,11 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "log_config": _log_config(args.log_level),
+        "log_config": log_config(args.log_level),
         "access_log": False,
         "lifespan": "on",
         "timeout_graceful_shutdown": int(config.gateway.request_timeout_seconds) + 5,
         "proxy_headers": False,
+        # uvicorn's "auto" http and loop already pick httptools and uvloop, which
+        # uvicorn[standard] installs (uvloop not on Windows, where asyncio's loop is
+        # the fallback): naming them here would only break that fallback.
     }
     if args.workers > 1:
         # Workers are separate processes: each builds its own app from the path.

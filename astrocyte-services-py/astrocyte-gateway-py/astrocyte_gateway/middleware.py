@@ -36,14 +36,24 @@ _logger = logging.getLogger("astrocyte_gateway")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,127}$")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+# One encoder for every access-log line: ``json.dumps`` with non-default separators
+# builds a new encoder per call.
+_encode_line = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _request_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """The first ``X-Request-ID`` and ``Content-Length`` values, in one pass over the
+    headers (servers send names lower-cased, but a direct ASGI caller may not)."""
+    given: str | None = None
+    declared: str | None = None
     for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            try:
-                return str(value.decode("latin-1"))
-            except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
-                return None
-    return None
+        name = key.lower()
+        if name == b"x-request-id":
+            if given is None:
+                given = value.decode("latin-1")
+        elif name == b"content-length" and declared is None:
+            declared = value.decode("latin-1")
+    return given, declared
 
 
 class GatewayMiddleware:
@@ -63,18 +73,20 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        given = _header(scope, REQUEST_ID_HEADER.encode())
+        given, declared = _request_headers(scope)
         request_id = given if given and _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         method = str(scope.get("method", ""))
         path = str(scope.get("path", ""))
-        status = {"code": 500, "sent": False}
+        status_code = 500
+        response_started = False
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal status_code, response_started
             if message["type"] == "http.response.start":
-                status["code"] = int(message["status"])
-                status["sent"] = True
+                status_code = int(message["status"])
+                response_started = True
                 headers = [
                     (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
                 ]
@@ -82,16 +94,26 @@ class GatewayMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        with tracing.span(
-            f"HTTP {method}",
-            {"http.request.method": method, "url.path": path, "astrocyte.request_id": request_id},
-        ) as span:
+        traced = tracing.active()
+        request_span = (
+            tracing.span(
+                f"HTTP {method}",
+                {
+                    "http.request.method": method,
+                    "url.path": path,
+                    "astrocyte.request_id": request_id,
+                },
+            )
+            if traced
+            else tracing.NO_SPAN
+        )
+        with request_span as span:
             try:
-                await self._dispatch(scope, receive, send_wrapper, request_id)
+                await self._dispatch(scope, receive, send_wrapper, request_id, declared)
             except RequestTooLarge as exc:
                 # The body limit tripped outside a route's body parsing (e.g. a
                 # streaming reader that lets it escape): still a 413, not a 500.
-                if not status["sent"]:
+                if not response_started:
                     await _send_json(
                         send_wrapper,
                         413,
@@ -101,38 +123,45 @@ class GatewayMiddleware:
                 # The app did not answer: log the stack trace here (server side, with
                 # the request id) and give the client only the id.
                 _logger.exception("unhandled error on %s %s (request %s)", method, path, request_id)
-                if not status["sent"]:
+                if not response_started:
                     await _send_json(
                         send_wrapper,
                         500,
                         error_body("internal_error", GENERIC_MESSAGES[500], request_id),
                     )
             finally:
-                route = scope.get("route")
-                template = getattr(route, "path", None)
-                if isinstance(template, str):
-                    span.update_name(f"{method} {template}")
-                span.set_attribute("http.response.status_code", status["code"])
                 principal = state.get("principal")
-                if principal is not None:
-                    span.set_attribute("enduser.id", principal)
-                access_logger.info(
-                    json.dumps(
-                        {
-                            "method": method,
-                            "path": path,
-                            "status": status["code"],
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                            "principal": principal,
-                            "request_id": request_id,
-                        },
-                        separators=(",", ":"),
+                if traced:
+                    route = scope.get("route")
+                    template = getattr(route, "path", None)
+                    if isinstance(template, str):
+                        span.update_name(f"{method} {template}")
+                    span.set_attribute("http.response.status_code", status_code)
+                    if principal is not None:
+                        span.set_attribute("enduser.id", principal)
+                if access_logger.isEnabledFor(logging.INFO):
+                    access_logger.info(
+                        _encode_line(
+                            {
+                                "method": method,
+                                "path": path,
+                                "status": status_code,
+                                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                                "principal": principal,
+                                "request_id": request_id,
+                            }
+                        )
                     )
-                )
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+    async def _dispatch(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        declared: str | None,
+    ) -> None:
         limit = self.max_request_bytes
-        declared = _header(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             # Refused before a single body byte is read.
             await _send_json(

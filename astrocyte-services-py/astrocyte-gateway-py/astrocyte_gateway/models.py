@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from astrocyte.spi import MetadataValue
-from astrocyte.types import TimeRange
+from astrocyte.types import MultiBankStrategy, TimeRange
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
@@ -58,6 +58,11 @@ class RetainRequest(_Request):
     )
     content_type: str = Field(default="text", description="text | conversation | ...")
     profile: str | None = Field(default=None, description="Extraction profile to apply.")
+    idempotency_key: str | None = Field(
+        default=None,
+        description="Makes the call safe to retry: a key the bank already holds stores "
+        "nothing and returns the stored memory ids (deduplicated=true).",
+    )
 
 
 class _RecallFields(_Request):
@@ -77,6 +82,15 @@ class _RecallFields(_Request):
     )
     now: str | None = Field(
         default=None, description="Reference time (ISO 8601) for relative dates in the query."
+    )
+    strategy: MultiBankStrategy | None = Field(
+        default=None,
+        description="How several banks are combined: parallel (fuse all) | cascade (in "
+        "order until enough hits) | first_match (first bank with a hit); default from "
+        "recall.multi_bank.",
+    )
+    min_score: float | None = Field(
+        default=None, ge=0, description="cascade/first_match: score a hit needs to count."
     )
 
 
@@ -167,6 +181,18 @@ class WebhookAccepted(BaseModel):
     memory_ids: list[str]
 
 
+class IngestCounters(BaseModel):
+    """Running counters of a stream/poll source."""
+
+    processed: int = Field(description="Messages handled (stored + duplicates + dead-lettered).")
+    stored: int
+    duplicates: int = Field(description="Redeliveries of messages already stored (no-ops).")
+    dead_lettered: int
+    failed_batches: int = Field(description="Batches not acknowledged (retried later).")
+    last_batch_age_seconds: float | None
+    last_error: str | None
+
+
 class AdminSource(BaseModel):
     """One ingestion source, its configuration summary and full health."""
 
@@ -181,6 +207,12 @@ class AdminSource(BaseModel):
     total_successes: int
     backoff_remaining_seconds: float
     last_error: str | None
+    counters: IngestCounters | None = Field(
+        default=None, description="Stream/poll sources: what their consumer has done."
+    )
+    restarts: int | None = Field(
+        default=None, description="Stream/poll sources: driver restarts after a failure."
+    )
 
 
 class AdminSourcesResponse(BaseModel):

@@ -17,6 +17,7 @@ from astrocyte_gateway.models import (
     AdminSource,
     AdminSourcesResponse,
     ComponentHealth,
+    IngestCounters,
 )
 from astrocyte_gateway.routes.deps import AUTH_RESPONSES, AdminDep, StateDep, library_call
 from astrocyte_gateway.routes.health import source_health, store_health
@@ -33,7 +34,12 @@ async def sources(state: StateDep, caller: AdminDep) -> AdminSourcesResponse:
     out: dict[str, AdminSource] = {}
     for name, snapshot in health.items():
         config = state.config.sources.get(name)
-        out[name] = AdminSource(enabled=bool(config and config.enabled), **snapshot)
+        source = AdminSource(enabled=bool(config and config.enabled), **snapshot)
+        supervised = state.supervisor.sources.get(name)
+        if supervised is not None:
+            source.counters = IngestCounters(**supervised.stats.to_json())
+            source.restarts = max(0, supervised.runs - 1)
+        out[name] = source
     return AdminSourcesResponse(sources=out)
 
 

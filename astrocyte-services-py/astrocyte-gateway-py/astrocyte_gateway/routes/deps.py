@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from astrocyte import Astrocyte
 from astrocyte.config import AstrocyteConfig
-from astrocyte.ingest import SourceRegistry, WebhookIngest
+from astrocyte.ingest import IngestSupervisor, SourceRegistry, WebhookIngest
 from fastapi import Depends, Request
 
 from astrocyte_gateway import tracing
@@ -24,6 +24,7 @@ __all__ = [
     "CallerDep",
     "GatewayState",
     "StateDep",
+    "authenticate",
     "current_caller",
     "gateway_state",
     "library_call",
@@ -40,6 +41,7 @@ class GatewayState:
     authenticator: Authenticator
     registry: SourceRegistry
     ingest: WebhookIngest
+    supervisor: IngestSupervisor
 
 
 # Dependencies are ``async def`` even when they never await: FastAPI runs a plain
@@ -56,16 +58,26 @@ async def gateway_state(request: Request) -> GatewayState:
 StateDep = Annotated[GatewayState, Depends(gateway_state)]
 
 
+async def authenticate(request: Request, state: GatewayState) -> Caller:
+    """Authenticate ``request`` with the app's authenticator and record the principal
+    in the request scope (for the access log and the span)."""
+    # Straight from the raw ASGI headers: no Headers object, names lower-cased, and
+    # the last of repeated headers wins, as in a dict built from ``request.headers``.
+    headers = {
+        key.decode("latin-1").lower(): value.decode("latin-1")
+        for key, value in request.scope["headers"]
+    }
+    caller = await state.authenticator.authenticate(headers)
+    request.scope.setdefault("state", {})["principal"] = caller.principal
+    return caller
+
+
 async def current_caller(request: Request, state: StateDep) -> Caller:
     """Authenticate the request (every ``/v1`` route but the webhooks depends on it).
 
     The principal is recorded in the request scope for the access log and the span.
     """
-    caller = await state.authenticator.authenticate(
-        {k.lower(): v for k, v in request.headers.items()}
-    )
-    request.scope.setdefault("state", {})["principal"] = caller.principal
-    return caller
+    return await authenticate(request, state)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -91,20 +103,33 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@asynccontextmanager
-async def library_call(
+def library_call(
     state: GatewayState,
     operation: str,
     caller: Caller | None = None,
     *,
     attributes: Mapping[str, Any] | None = None,
-) -> AsyncIterator[None]:
+) -> AbstractAsyncContextManager[object]:
     """Run a library call under ``gateway.request_timeout_seconds`` inside a span
     ``astrocyte.<operation>`` (the library has no per-stage hooks to trace deeper)."""
+    timeout = state.config.gateway.request_timeout_seconds
+    if not tracing.active():
+        # Nothing records spans: only the timeout, without building the attributes.
+        return asyncio.timeout(timeout)
+    return _traced_call(timeout, operation, caller, attributes)
+
+
+@asynccontextmanager
+async def _traced_call(
+    seconds: float,
+    operation: str,
+    caller: Caller | None,
+    attributes: Mapping[str, Any] | None,
+) -> AsyncIterator[None]:
     attrs: dict[str, Any] = {"astrocyte.operation": operation, **(attributes or {})}
     if caller is not None:
         attrs["enduser.id"] = caller.principal
         attrs["astrocyte.tenant"] = caller.context.tenant
     with tracing.span(f"astrocyte.{operation}", attrs):
-        async with asyncio.timeout(state.config.gateway.request_timeout_seconds):
+        async with asyncio.timeout(seconds):
             yield

@@ -17,14 +17,17 @@ from astrocyte_gateway.models import (
     RetainRequest,
 )
 from astrocyte_gateway.routes.deps import AUTH_RESPONSES, CallerDep, StateDep, library_call
+from astrocyte_gateway.routes.json_route import JsonBodyRoute
 
 __all__ = ["router"]
 
 # Every route here takes a JSON body, so every one can answer 400 for a body that is
-# not JSON (before the request model sees it).
+# not JSON (before the request model sees it). JsonBodyRoute: the recall hot path
+# skips FastAPI's generic body parsing and dependency solving (same answers).
 router = APIRouter(
     prefix="/v1",
     tags=["memory"],
+    route_class=JsonBodyRoute,
     responses={
         **AUTH_RESPONSES,
         400: {"model": ErrorResponse, "description": "Request body is not valid JSON"},
@@ -51,6 +54,7 @@ async def retain(body: RetainRequest, state: StateDep, caller: CallerDep) -> Res
             source=body.source,
             content_type=body.content_type,
             profile=body.profile,
+            idempotency_key=body.idempotency_key,
             context=caller.context,
         )
     return _json(result)
@@ -73,6 +77,8 @@ async def recall(body: RecallRequest, state: StateDep, caller: CallerDep) -> Res
             filters=body.filters,
             external_context=body.external_context,
             now=body.now,
+            strategy=body.strategy,
+            min_score=body.min_score,
             context=caller.context,
         )
     return _json(result)
@@ -95,6 +101,8 @@ async def reflect(body: ReflectRequest, state: StateDep, caller: CallerDep) -> R
             filters=body.filters,
             external_context=body.external_context,
             now=body.now,
+            strategy=body.strategy,
+            min_score=body.min_score,
             context=caller.context,
         )
     return _json(result)
