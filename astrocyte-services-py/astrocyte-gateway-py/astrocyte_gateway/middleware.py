@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from astrocyte_gateway import tracing
+from astrocyte_gateway import timing, tracing
 from astrocyte_gateway.errors import GENERIC_MESSAGES, RequestTooLarge, error_body
 
 __all__ = ["REQUEST_ID_HEADER", "GatewayMiddleware", "access_logger"]
@@ -72,7 +72,8 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        timings = timing.begin()
+        started = timings["start"]
         given, declared = _request_headers(scope)
         request_id = given if given and _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
         state: dict[str, Any] = scope.setdefault("state", {})
@@ -91,6 +92,7 @@ class GatewayMiddleware:
                     (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
                 ]
                 headers.append((b"x-request-id", request_id.encode()))
+                headers.append((timing.HEADER, timing.header_value(timings)))
                 message = {**message, "headers": headers}
             await send(message)
 

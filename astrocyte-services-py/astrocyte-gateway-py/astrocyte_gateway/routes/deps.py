@@ -4,6 +4,7 @@ wrapper for library calls (timeout + tracing span)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from astrocyte.config import AstrocyteConfig
 from astrocyte.ingest import IngestSupervisor, SourceRegistry, WebhookIngest
 from fastapi import Depends, Request
 
-from astrocyte_gateway import tracing
+from astrocyte_gateway import timing, tracing
 from astrocyte_gateway.auth.base import Authenticator, Caller
 from astrocyte_gateway.errors import ApiError
 from astrocyte_gateway.models import ErrorResponse
@@ -115,8 +116,18 @@ def library_call(
     timeout = state.config.gateway.request_timeout_seconds
     if not tracing.active():
         # Nothing records spans: only the timeout, without building the attributes.
-        return asyncio.timeout(timeout)
+        return _timed_call(timeout)
     return _traced_call(timeout, operation, caller, attributes)
+
+
+@asynccontextmanager
+async def _timed_call(seconds: float) -> AsyncIterator[None]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    finally:
+        timing.record_library(time.perf_counter() - started)
 
 
 @asynccontextmanager
@@ -131,5 +142,5 @@ async def _traced_call(
         attrs["enduser.id"] = caller.principal
         attrs["astrocyte.tenant"] = caller.context.tenant
     with tracing.span(f"astrocyte.{operation}", attrs):
-        async with asyncio.timeout(seconds):
+        async with _timed_call(seconds):
             yield
