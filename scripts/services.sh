@@ -4,7 +4,7 @@
 # Usage: scripts/services.sh start|stop|status|env [service...]
 # Services: postgres (PostgreSQL 18 + pgvector), neo4j, elasticsearch, opensearch,
 #   redis (Debian redis-server, 127.0.0.1:56379), kafka (Apache Kafka 4.x KRaft, 127.0.0.1:59092).
-# Default set: $ASTROCYTE_SERVICES or the first four (redis and kafka only when named).
+# Default set: $ASTROCYTE_SERVICES or all six.
 # redis and kafka keep their data across stop/start; `scripts/services/{redis,kafka}.sh
 # restart` restarts one keeping its data (and `wipe` deletes it).
 # `start` starts the services in parallel and fails if any of them fails; `env` prints
@@ -15,7 +15,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 action="${1:-}"
 shift || true
 if [ "$#" -eq 0 ]; then
-  read -r -a services <<<"${ASTROCYTE_SERVICES:-postgres neo4j elasticsearch opensearch}"
+  read -r -a services <<<"${ASTROCYTE_SERVICES:-postgres neo4j elasticsearch opensearch redis kafka}"
 else
   services=("$@")
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs into a virtualenv, starts the real servers
-# the storage adapters are tested against, then lint, types and tests of every package
-# (core, gateway, storage adapters, hybrid stack).
+# the storage and ingestion adapters are tested against, then lint, types and tests of
+# every package (core, gateway, storage adapters, hybrid stack, ingestion adapters).
 #
 # Usage: scripts/test.sh [extra pytest args for the core suite]
 # ASTROCYTE_SKIP_ADAPTERS=1  core only (no servers needed)
@@ -12,6 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ASTROCYTE_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 ADAPTERS=(astrocyte-pgvector astrocyte-qdrant astrocyte-neo4j astrocyte-elasticsearch)
+INGESTION=(astrocyte-ingestion-kafka astrocyte-ingestion-redis astrocyte-ingestion-github)
 WITH_ADAPTERS=1
 [ "${ASTROCYTE_SKIP_ADAPTERS:-0}" = 1 ] && WITH_ADAPTERS=0
 
@@ -34,6 +35,9 @@ SERVICES_LOG="$(mktemp -t astrocyte-services.XXXXXX.log)"
 if [ "$WITH_ADAPTERS" = 1 ]; then
   for pkg in "${ADAPTERS[@]}"; do
     pip_install -e "$ROOT/adapters-storage-py/$pkg[test]"
+  done
+  for pkg in "${INGESTION[@]}"; do
+    pip_install -e "$ROOT/adapters-ingestion-py/$pkg[test]"
   done
   # JVM servers take tens of seconds to start: start them now, alongside the core suite.
   "$ROOT/scripts/services.sh" start >"$SERVICES_LOG" 2>&1 &
@@ -89,5 +93,17 @@ for pkg in "${ADAPTERS[@]}"; do
   )
 done
 echo "== hybrid stack (pgvector + Elasticsearch + Neo4j)"
-cd "$ROOT/adapters-storage-py/tests-hybrid"
-"$VENV/bin/python" -m pytest -q
+(
+  cd "$ROOT/adapters-storage-py/tests-hybrid"
+  "$VENV/bin/python" -m pytest -q
+)
+for pkg in "${INGESTION[@]}"; do
+  echo "== $pkg"
+  (
+    cd "$ROOT/adapters-ingestion-py/$pkg"
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy" "${pkg//-/_}"
+    "$VENV/bin/python" -m pytest -q
+  )
+done
