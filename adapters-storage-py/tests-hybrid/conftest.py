@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 
+from astrocyte.testing import service_env
+
+PG_DSN = "ASTROCYTE_TEST_PG_DSN"
 NEEDED = (
-    "ASTROCYTE_TEST_PG_DSN",
+    PG_DSN,
     "ASTROCYTE_TEST_ES_URL",
     "ASTROCYTE_TEST_NEO4J_URI",
     "ASTROCYTE_TEST_NEO4J_PASSWORD",
@@ -21,13 +26,7 @@ NEEDED = (
 @pytest.fixture(scope="session")
 def servers() -> dict[str, str]:
     """The server addresses; skip (or fail in CI) when any is missing."""
-    missing = [name for name in NEEDED if not os.environ.get(name)]
-    if missing:
-        reason = f"hybrid stack needs {', '.join(missing)} (run scripts/services.sh start)"
-        if os.environ.get("ASTROCYTE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return {name: os.environ[name] for name in NEEDED}
+    return service_env(*NEEDED, hint="run scripts/services.sh start")
 
 
 @pytest.fixture
@@ -60,3 +59,21 @@ def _es_credentials() -> dict[str, str]:
     username = os.environ.get("ASTROCYTE_TEST_ES_USERNAME")
     password = os.environ.get("ASTROCYTE_TEST_ES_PASSWORD")
     return {"username": username, "password": password or ""} if username else {}
+
+
+@pytest.fixture
+def dsn() -> str:
+    """The PostgreSQL test server's DSN alone (for tests that need only pgvector)."""
+    return service_env(PG_DSN, hint="run scripts/services.sh start postgres")[PG_DSN]
+
+
+@pytest.fixture
+async def schema(dsn: str) -> AsyncIterator[str]:
+    """A PostgreSQL schema no other test uses, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        await conn.close()

@@ -16,8 +16,6 @@ Needs ``ASTROCYTE_TEST_PG_DSN`` (``scripts/services.sh start postgres``).
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,28 +35,6 @@ CHAT = "Ana said in chat that the Lisbon office closes at 17:00 on Fridays."
 WIKI = "Wiki: the Lisbon office Friday closing time is 17:30."
 RULES = "When tiers disagree, prefer the higher tier and say so."
 BANKS = ["canonical-hr", "chat-ana"]
-
-
-@pytest.fixture
-def dsn() -> str:
-    value = os.environ.get("ASTROCYTE_TEST_PG_DSN", "")
-    if not value:
-        reason = "needs ASTROCYTE_TEST_PG_DSN (run scripts/services.sh start postgres)"
-        if os.environ.get("ASTROCYTE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return value
-
-
-@pytest.fixture
-async def schema(dsn: str) -> AsyncIterator[str]:
-    name = f"authority_{uuid.uuid4().hex[:10]}"
-    yield name
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
 
 
 async def _search(request: Request) -> JSONResponse:

@@ -9,9 +9,7 @@ Needs only ``ASTROCYTE_TEST_PG_DSN`` (``scripts/services.sh start postgres`` the
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,30 +22,6 @@ from astrocyte.stores.routing import RoutedStoreSet
 from astrocyte_pgvector import PgVectorStore
 
 DIMENSIONS = 256  # the hashing embedder's default
-
-
-@pytest.fixture
-def dsn() -> str:
-    """The test server's DSN; skip (or fail in CI) without one."""
-    value = os.environ.get("ASTROCYTE_TEST_PG_DSN", "")
-    if not value:
-        reason = "needs ASTROCYTE_TEST_PG_DSN (run scripts/services.sh start postgres)"
-        if os.environ.get("ASTROCYTE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return value
-
-
-@pytest.fixture
-async def schema(dsn: str) -> AsyncIterator[str]:
-    """A schema no other test uses, dropped afterwards."""
-    name = f"routes_{uuid.uuid4().hex[:10]}"
-    yield name
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -131,3 +131,25 @@ reserve_ports() {
     printf '%s\n' "${current:+$current,}$(IFS=,; echo "$*")" >"$file" 2>/dev/null || true
   ) 8>"$SERVICES_HOME/.reserved-ports.lock"
 }
+
+# launch_detached PIDFILE LOGFILE CMD...: starts CMD in the background in its own session
+# (it must outlive this script's process group), as the service user when root, with its
+# output in LOGFILE. The shell writes its own pid and then execs CMD, so the pidfile names
+# the server process itself; 9>&- keeps a caller's start lock out of the server.
+launch_detached() {
+  local pidfile="$1" logfile="$2"
+  shift 2
+  : >"$logfile"
+  own_by_service_user "$logfile"
+  rm -f "$pidfile"
+  export SERVICE_USER
+  setsid bash -c '
+    pidfile="$1"; log="$2"; shift 2
+    if [ "$(id -u)" -eq 0 ]; then
+      touch "$pidfile"; chown "$SERVICE_USER" "$pidfile"
+      exec runuser -u "$SERVICE_USER" -- bash -c "echo \$\$ >\"$pidfile\"; exec \"\$@\"" _ "$@" >"$log" 2>&1
+    fi
+    echo $$ >"$pidfile"
+    exec "$@" >"$log" 2>&1
+  ' _ "$pidfile" "$logfile" "$@" </dev/null 9>&- &
+}

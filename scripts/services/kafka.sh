@@ -146,30 +146,15 @@ probe() {
     >/dev/null 2>&1
 }
 
-# launch: starts the broker in the background (its own session) and writes its pid.
+# launch: the broker in the background (see launch_detached).
 launch() {
   local java
   java="$(java_cmd)"
-  : >"$LOGFILE"
-  own_by_service_user "$LOGFILE"
-  rm -f "$PIDFILE"
-  export SERVICE_USER
-  # setsid: the server must outlive this script's process group; 9>&- keeps the start lock
-  # out of the server. The shell writes its own pid, then execs java, so the pidfile names
-  # the JVM itself.
-  setsid bash -c '
-    pidfile="$1"; log="$2"; shift 2
-    if [ "$(id -u)" -eq 0 ]; then
-      touch "$pidfile"; chown "$SERVICE_USER" "$pidfile"
-      exec runuser -u "$SERVICE_USER" -- bash -c "echo \$\$ >\"$pidfile\"; exec \"\$@\"" _ "$@" >"$log" 2>&1
-    fi
-    echo $$ >"$pidfile"
-    exec "$@" >"$log" 2>&1
-  ' _ "$PIDFILE" "$LOGFILE" \
+  launch_detached "$PIDFILE" "$LOGFILE" \
     "$java" "-Xms$HEAP_MIN" "-Xmx$HEAP_MAX" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Djava.awt.headless=true -Djava.io.tmpdir="$DIR" \
     -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
-    -cp "$LIB/*" kafka.Kafka "$CONF" </dev/null 9>&- &
+    -cp "$LIB/*" kafka.Kafka "$CONF"
 }
 
 start() {

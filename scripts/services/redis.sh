@@ -43,25 +43,11 @@ ping() {
   [ "$(redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = "PONG" ]
 }
 
-# launch: redis-server in the foreground of its own session; the shell writes its pid and
-# execs the server, so the pidfile names redis-server itself.
+# launch: redis-server in the foreground of its own session (see launch_detached).
 launch() {
-  : >"$LOGFILE"
-  own_by_service_user "$LOGFILE"
-  rm -f "$PIDFILE"
-  export SERVICE_USER
-  setsid bash -c '
-    pidfile="$1"; log="$2"; shift 2
-    if [ "$(id -u)" -eq 0 ]; then
-      touch "$pidfile"; chown "$SERVICE_USER" "$pidfile"
-      exec runuser -u "$SERVICE_USER" -- bash -c "echo \$\$ >\"$pidfile\"; exec \"\$@\"" _ "$@" >"$log" 2>&1
-    fi
-    echo $$ >"$pidfile"
-    exec "$@" >"$log" 2>&1
-  ' _ "$PIDFILE" "$LOGFILE" \
+  launch_detached "$PIDFILE" "$LOGFILE" \
     redis-server --bind 127.0.0.1 --port "$PORT" --protected-mode yes --daemonize no \
-    --dir "$DATA" --save '' --appendonly yes --appendfsync everysec --databases 16 \
-    </dev/null 9>&- &
+    --dir "$DATA" --save '' --appendonly yes --appendfsync everysec --databases 16
 }
 
 start() {

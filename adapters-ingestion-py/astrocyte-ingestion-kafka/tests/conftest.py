@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -22,19 +21,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from astrocyte import Astrocyte, load_config
 from astrocyte.spi import MemoryRecord, RecordFilter
+from astrocyte.testing import service_env
 
 BOOTSTRAP_VAR = "ASTROCYTE_TEST_KAFKA_BOOTSTRAP"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _bootstrap() -> str:
-    value = os.environ.get(BOOTSTRAP_VAR, "")
-    if value:
-        return value
-    reason = f"{BOOTSTRAP_VAR} is not set (run scripts/services.sh start kafka, then its env)"
-    if os.environ.get("ASTROCYTE_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    return service_env(BOOTSTRAP_VAR, hint="run scripts/services.sh start kafka, then its env")[
+        BOOTSTRAP_VAR
+    ]
 
 
 @pytest.fixture

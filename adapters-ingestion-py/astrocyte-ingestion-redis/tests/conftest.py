@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 from astrocyte import Astrocyte, load_config
+from astrocyte.testing import service_env
 from redis.asyncio import Redis
 
 URL_VAR = "ASTROCYTE_TEST_REDIS_URL"
@@ -27,13 +27,7 @@ URL_VAR = "ASTROCYTE_TEST_REDIS_URL"
 
 def redis_url() -> str:
     """URL of the test server (skips or fails the test without one)."""
-    url = os.environ.get(URL_VAR, "")
-    if url:
-        return url
-    reason = f"{URL_VAR} is not set (run scripts/services.sh start redis, then its env)"
-    if os.environ.get("ASTROCYTE_REQUIRE_SERVICES") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    return service_env(URL_VAR, hint="run scripts/services.sh start redis, then its env")[URL_VAR]
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ suite                       fixture               for
 =========================== ===================== ===========================================
 
 :class:`TcpProxy` sits between an adapter and its real server so a test can make the
-server look gone, hung or restarted (reconnect and timeout tests).
+server look gone, hung or restarted (reconnect and timeout tests); :func:`service_env`
+reads the real servers' addresses (skip without them, fail in CI).
 
 The suites need ``pytest``, ``pytest-asyncio`` (``asyncio_mode = "auto"``),
 ``hypothesis`` and ``numpy``. Tests use fresh random bank ids, so the fixture may hand
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from astrocyte.testing.atomic_writer import AtomicWriterConformance
     from astrocyte.testing.document_store import DocumentStoreConformance
     from astrocyte.testing.graph_store import GraphStoreConformance
+    from astrocyte.testing.services import service_env
     from astrocyte.testing.tcp_proxy import TcpProxy
     from astrocyte.testing.vector_store import VectorStoreConformance
 
@@ -50,6 +52,7 @@ __all__ = [
     "GraphStoreConformance",
     "TcpProxy",
     "VectorStoreConformance",
+    "service_env",
 ]
 
 _MODULES = {
@@ -58,6 +61,7 @@ _MODULES = {
     "GraphStoreConformance": "astrocyte.testing.graph_store",
     "TcpProxy": "astrocyte.testing.tcp_proxy",
     "VectorStoreConformance": "astrocyte.testing.vector_store",
+    "service_env": "astrocyte.testing.services",
 }
 
 
