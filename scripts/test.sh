@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs into a virtualenv, starts the real servers
-# the storage and ingestion adapters are tested against, then lint, types and tests of
-# every package (core, gateway, storage adapters, hybrid stack, ingestion adapters).
+# the storage and ingestion adapters are tested against (and the Debian packages the
+# gateway-plugin tests run: nginx + Lua, Mono), then lint, types and tests of every package
+# (core, gateway, storage adapters, hybrid stack, ingestion adapters, gateway plugins).
 #
 # Usage: scripts/test.sh [extra pytest args for the core suite]
 # ASTROCYTE_SKIP_ADAPTERS=1  core only (no servers needed)
@@ -39,8 +40,15 @@ if [ "$WITH_ADAPTERS" = 1 ]; then
   for pkg in "${INGESTION[@]}"; do
     pip_install -e "$ROOT/adapters-ingestion-py/$pkg[test]"
   done
-  # JVM servers take tens of seconds to start: start them now, alongside the core suite.
-  "$ROOT/scripts/services.sh" start >"$SERVICES_LOG" 2>&1 &
+  pip_install -r "$ROOT/gateway-plugins/requirements-test.txt"
+  # Debian packages first (one apt at a time; redis.sh would install redis-server
+  # itself), then the servers — JVMs take tens of seconds to start: all of it now,
+  # alongside the core suite.
+  (
+    "$ROOT/scripts/ensure_apt.sh" redis-server nginx libnginx-mod-http-lua lua-cjson luajit2 \
+      lua5.1 lua-busted lua-check mono-mcs mono-runtime libnewtonsoft-json-cil-dev
+    "$ROOT/scripts/services.sh" start
+  ) >"$SERVICES_LOG" 2>&1 &
   SERVICES_PID=$!
   if [ "${ASTROCYTE_KEEP_SERVICES:-0}" != 1 ]; then
     trap '"$ROOT/scripts/services.sh" stop >/dev/null 2>&1 || true' EXIT
@@ -79,9 +87,9 @@ eval "$("$ROOT/scripts/services.sh" env)"
 export ASTROCYTE_REQUIRE_SERVICES=1
 
 cd "$ROOT"
-echo "== ruff (benchmarks, hybrid tests)"
-"$VENV/bin/ruff" check benchmarks scripts adapters-storage-py/tests-hybrid
-"$VENV/bin/ruff" format --check benchmarks scripts adapters-storage-py/tests-hybrid
+echo "== ruff (benchmarks, scripts, hybrid tests, gateway-plugin tests)"
+"$VENV/bin/ruff" check benchmarks scripts adapters-storage-py/tests-hybrid gateway-plugins
+"$VENV/bin/ruff" format --check benchmarks scripts adapters-storage-py/tests-hybrid gateway-plugins
 for pkg in "${ADAPTERS[@]}"; do
   echo "== $pkg"
   (
@@ -107,3 +115,6 @@ for pkg in "${INGESTION[@]}"; do
     "$VENV/bin/python" -m pytest -q
   )
 done
+echo "== gateway plugins (Kong and APISIX on real nginx + Lua, Azure APIM emulator + Mono)"
+cd "$ROOT/gateway-plugins"
+"$VENV/bin/python" -m pytest -q
