@@ -14,6 +14,8 @@ VENV="${ASTROCYTE_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 ADAPTERS=(astrocyte-pgvector astrocyte-qdrant astrocyte-neo4j astrocyte-elasticsearch)
 INGESTION=(astrocyte-ingestion-kafka astrocyte-ingestion-redis astrocyte-ingestion-github)
+# package directory:module (their module names are shorter than the package names)
+INTEGRATION=(astrocyte-mcp:astrocyte_mcp astrocyte-integration-llm-wrapper:astrocyte_llm_wrapper)
 WITH_ADAPTERS=1
 [ "${ASTROCYTE_SKIP_ADAPTERS:-0}" = 1 ] && WITH_ADAPTERS=0
 
@@ -39,6 +41,9 @@ if [ "$WITH_ADAPTERS" = 1 ]; then
   done
   for pkg in "${INGESTION[@]}"; do
     pip_install -e "$ROOT/adapters-ingestion-py/$pkg[test]"
+  done
+  for entry in "${INTEGRATION[@]}"; do
+    pip_install -e "$ROOT/adapters-integration-py/${entry%%:*}[test]"
   done
   pip_install -r "$ROOT/gateway-plugins/requirements-test.txt"
   # Debian packages first (one apt at a time; redis.sh would install redis-server
@@ -112,6 +117,16 @@ for pkg in "${INGESTION[@]}"; do
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
     "$VENV/bin/mypy" "${pkg//-/_}"
+    "$VENV/bin/python" -m pytest -q
+  )
+done
+for entry in "${INTEGRATION[@]}"; do
+  echo "== ${entry%%:*}"
+  (
+    cd "$ROOT/adapters-integration-py/${entry%%:*}"
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$VENV/bin/mypy" "${entry##*:}"
     "$VENV/bin/python" -m pytest -q
   )
 done
