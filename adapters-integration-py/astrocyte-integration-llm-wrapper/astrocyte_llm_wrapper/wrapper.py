@@ -416,13 +416,44 @@ class _Chat:
         return getattr(self._owner._client.chat, name)
 
 
-class MemoryOpenAI:
+class _MemoryClient:
+    """What the sync and async wrappers share: options, scope, counters, and every other
+    attribute passed through to the wrapped client."""
+
+    _engine: _Engine
+    _scope: Scope
+    _client: object
+
+    @property
+    def memory_options(self) -> MemoryOptions:
+        """The prompt and retain settings."""
+        return self._engine.options
+
+    @property
+    def memory_scope(self) -> Scope:
+        """Bank and identity of this view's calls."""
+        return self._scope
+
+    @property
+    def memory_stats(self) -> MemoryStats:
+        """Counters of recalls, injections and retains (and their failures)."""
+        return self._engine.stats()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in _OWN:
+            raise AttributeError(name)
+        return getattr(self._client, name)
+
+
+class MemoryOpenAI(_MemoryClient):
     """A sync ``openai.OpenAI`` with memory; build it with :func:`with_memory`.
 
     Recall and retain run on the wrapper's own event-loop thread (an in-process brain
     is used only from there). :meth:`close` retains what is still pending, then closes
     the wrapped client; use the wrapper as a context manager to do that.
     """
+
+    _client: openai.OpenAI
 
     def __init__(
         self, client: openai.OpenAI, engine: _Engine, scope: Scope, runner: _LoopThread
@@ -437,19 +468,6 @@ class MemoryOpenAI:
     def client(self) -> openai.OpenAI:
         """The wrapped client."""
         return self._client
-
-    @property
-    def memory_options(self) -> MemoryOptions:
-        return self._engine.options
-
-    @property
-    def memory_scope(self) -> Scope:
-        """Bank and identity of this view's calls."""
-        return self._scope
-
-    @property
-    def memory_stats(self) -> MemoryStats:
-        return self._engine.stats()
 
     def scoped(
         self,
@@ -528,11 +546,6 @@ class MemoryOpenAI:
     ) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in _OWN:
-            raise AttributeError(name)
-        return getattr(self._client, name)
-
 
 class _AsyncCompletions:
     def __init__(self, owner: AsyncMemoryOpenAI) -> None:
@@ -564,12 +577,14 @@ class _AsyncChat:
         return getattr(self._owner._client.chat, name)
 
 
-class AsyncMemoryOpenAI:
+class AsyncMemoryOpenAI(_MemoryClient):
     """An ``openai.AsyncOpenAI`` with memory; build it with :func:`with_memory`.
 
     Retains run as tasks of the caller's event loop, kept referenced; :meth:`aclose`
     (or ``async with``) awaits them, then closes the wrapped client.
     """
+
+    _client: openai.AsyncOpenAI
 
     def __init__(
         self, client: openai.AsyncOpenAI, engine: _Engine, scope: Scope, tasks: _TaskSet
@@ -584,19 +599,6 @@ class AsyncMemoryOpenAI:
     def client(self) -> openai.AsyncOpenAI:
         """The wrapped client."""
         return self._client
-
-    @property
-    def memory_options(self) -> MemoryOptions:
-        return self._engine.options
-
-    @property
-    def memory_scope(self) -> Scope:
-        """Bank and identity of this view's calls."""
-        return self._scope
-
-    @property
-    def memory_stats(self) -> MemoryStats:
-        return self._engine.stats()
 
     def scoped(
         self,
@@ -676,11 +678,6 @@ class AsyncMemoryOpenAI:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in _OWN:
-            raise AttributeError(name)
-        return getattr(self._client, name)
 
 
 # -- construction --------------------------------------------------------------------
