@@ -96,6 +96,31 @@ maven_fetch() {
   echo "$dest/$file"
 }
 
+# maven_copy_deps POM LIB WORKDIR JDK WHAT: the runtime jars of POM's dependencies, copied
+# into LIB by Maven (its local repository under WORKDIR/m2) and kept until the pom changes
+# (a hash stamp in LIB). WHAT names the jars in messages.
+maven_copy_deps() {
+  local pom="$1" lib="$2" dir="$3" jdk="$4" what="$5" pom_hash
+  pom_hash="$(sha256sum "$pom" | cut -c1-16)"
+  if [ "$(cat "$lib/.stamp" 2>/dev/null)" = "$pom_hash" ]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || die "mvn not found (needed once to fetch the $what jars)"
+  log "resolving $what jars from Maven Central into $lib"
+  rm -rf "$lib.tmp"
+  if ! JAVA_HOME="$jdk" mvn -q -B -Dstyle.color=never -f "$pom" \
+    -Dmaven.repo.local="$dir/m2" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib.tmp" \
+    >"$dir/mvn.log" 2>&1; then
+    tail -n 40 "$dir/mvn.log" >&2
+    die "mvn dependency:copy-dependencies failed (log: $dir/mvn.log)"
+  fi
+  rm -rf "$lib"
+  mv "$lib.tmp" "$lib"
+  chmod -R a+rX "$lib"
+  echo "$pom_hash" >"$lib/.stamp"
+}
+
 # unpack_zip ZIP DEST: Python's zipfile (no unzip on a fresh machine), keeping the
 # archive's permission bits so bin/ stays executable.
 unpack_zip() {

@@ -50,25 +50,7 @@ java_cmd() { echo "$(java_home)/bin/java"; }
 
 # install: the broker's jars, cached by a hash of the pom.
 install() {
-  local pom_hash
-  pom_hash="$(sha256sum "$SRC_DIR/pom.xml" | cut -c1-16)"
-  if [ "$(cat "$LIB/.stamp" 2>/dev/null)" = "$pom_hash" ]; then
-    return 0
-  fi
-  command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Kafka jars)"
-  log "resolving Apache Kafka jars from Maven Central into $LIB"
-  rm -rf "$LIB.tmp"
-  if ! JAVA_HOME="$(java_home)" mvn -q -B -Dstyle.color=never -f "$SRC_DIR/pom.xml" \
-    -Dmaven.repo.local="$DIR/m2" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIB.tmp" \
-    >"$DIR/mvn.log" 2>&1; then
-    tail -n 40 "$DIR/mvn.log" >&2
-    die "mvn dependency:copy-dependencies failed (log: $DIR/mvn.log)"
-  fi
-  rm -rf "$LIB"
-  mv "$LIB.tmp" "$LIB"
-  chmod -R a+rX "$LIB"
-  echo "$pom_hash" >"$LIB/.stamp"
+  maven_copy_deps "$SRC_DIR/pom.xml" "$LIB" "$DIR" "$(java_home)" "Apache Kafka"
 }
 
 # tool CLASS ARGS... -> runs a Kafka command-line class with a small client JVM.

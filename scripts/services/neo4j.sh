@@ -42,22 +42,8 @@ java_home() {
 install() {
   local jdk pom_hash src_hash
   jdk="$(java_home)"
-  pom_hash="$(sha256sum "$SRC_DIR/pom.xml" | cut -c1-16)"
-  if [ "$(cat "$LIB/.stamp" 2>/dev/null)" != "$pom_hash" ]; then
-    command -v mvn >/dev/null || die "mvn not found (needed once to fetch the Neo4j jars)"
-    log "resolving neo4j-harness jars from Maven Central into $LIB"
-    rm -rf "$LIB.tmp"
-    if ! JAVA_HOME="$jdk" mvn -q -B -Dstyle.color=never -f "$SRC_DIR/pom.xml" \
-      -Dmaven.repo.local="$DIR/m2" \
-      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIB.tmp" \
-      >"$DIR/mvn.log" 2>&1; then
-      tail -n 40 "$DIR/mvn.log" >&2
-      die "mvn dependency:copy-dependencies failed (log: $DIR/mvn.log)"
-    fi
-    rm -rf "$LIB"
-    mv "$LIB.tmp" "$LIB"
-    echo "$pom_hash" >"$LIB/.stamp"
-  fi
+  maven_copy_deps "$SRC_DIR/pom.xml" "$LIB" "$DIR" "$jdk" "neo4j-harness"
+  pom_hash="$(cat "$LIB/.stamp")"
   src_hash="$( (cat "$SRC_DIR/Launcher.java"; echo "$pom_hash") | sha256sum | cut -c1-16)"
   if [ "$(cat "$CLASSES/.stamp" 2>/dev/null)" != "$src_hash" ]; then
     log "compiling Launcher.java"
