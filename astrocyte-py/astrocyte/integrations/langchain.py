@@ -48,12 +48,10 @@ including banks used without this store.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
-import threading
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -91,6 +89,13 @@ from astrocyte.errors import BankNotFound
 from astrocyte.identity.access import storage_bank_id
 from astrocyte.identity.context import LOCAL_CONTEXT, AstrocyteContext
 from astrocyte.identity.patterns import Permission
+from astrocyte.integrations.common import (
+    RECALL_DESCRIPTION,
+    REMEMBER_DESCRIPTION,
+    MemoryTools,
+    hit_metadata,
+    run_sync,
+)
 from astrocyte.spi import MemoryRecord, MetadataValue, RecordFilter
 from astrocyte.types import RecallHit
 
@@ -114,29 +119,6 @@ _MAX_PARTS = 60
 _SEPARATOR = ":"
 _LABEL = re.compile(r"^[A-Za-z0-9_@-]+$")
 _MAX_BANK_CHARS = 128
-
-
-# --- sync bridge -------------------------------------------------------------------------
-
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-
-
-def _background_loop() -> asyncio.AbstractEventLoop:
-    global _loop
-    with _loop_lock:
-        if _loop is None or _loop.is_closed():
-            loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=loop.run_forever, name="astrocyte-langchain", daemon=True
-            ).start()
-            _loop = loop
-        return _loop
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion from sync code, on the shared background loop."""
-    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
 
 
 # --- namespaces ----------------------------------------------------------------------------
@@ -278,7 +260,7 @@ class AstrocyteStore(BaseStore):
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ``ops`` in order on the shared background loop (see :meth:`abatch`)."""
-        return _run(self.abatch(list(ops)))
+        return run_sync(self.abatch(list(ops)))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ``ops`` in order; one result per op (``None`` for puts)."""
@@ -466,7 +448,7 @@ class AstrocyteRetriever(BaseRetriever):
         run_manager: CallbackManagerForRetrieverRun,
         max_results: int | None = None,
     ) -> list[Document]:
-        return _run(self._recall(query, max_results))
+        return run_sync(self._recall(query, max_results))
 
     async def _aget_relevant_documents(
         self,
@@ -479,21 +461,7 @@ class AstrocyteRetriever(BaseRetriever):
 
 
 def _document(hit: RecallHit) -> Document:
-    p = hit.provenance
-    metadata: dict[str, Any] = {
-        "source_id": p.source_id,
-        "chunk_index": p.chunk_index,
-        "content_type": p.content_type,
-        "occurred_at": p.occurred_at.isoformat() if p.occurred_at else None,
-        "created_at": p.created_at.isoformat(),
-        "tags": list(p.tags),
-        "metadata": dict(p.metadata),
-        "memory_id": hit.memory_id,
-        "bank_id": p.bank_id,
-        "score": hit.score,
-        "origin": hit.origin,
-    }
-    return Document(page_content=hit.text, metadata=metadata, id=hit.memory_id)
+    return Document(page_content=hit.text, metadata=hit_metadata(hit), id=hit.memory_id)
 
 
 # --- agent tools ---------------------------------------------------------------------------
@@ -510,35 +478,18 @@ def make_memory_tools(
     ``context``. ``recall`` returns up to ``max_results`` memories as numbered lines;
     a denied or invalid call raises (Astrocyte's error) like any tool error."""
 
-    async def aremember(content: str) -> str:
-        result = await brain.retain(content, bank_id, context=context)
-        return f"Remembered ({result.chunk_count} memory, id {', '.join(result.memory_ids)})."
-
-    async def arecall(query: str) -> str:
-        result = await brain.recall(query, bank_id, max_results=max_results, context=context)
-        if not result.hits:
-            return "No memories found."
-        return "\n".join(f"{i}. {hit.text}" for i, hit in enumerate(result.hits, 1))
-
-    def remember(content: str) -> str:
-        return _run(aremember(content))
-
-    def recall(query: str) -> str:
-        return _run(arecall(query))
-
+    tools = MemoryTools(brain, bank_id, context, max_results=max_results)
     return [
         StructuredTool.from_function(
-            func=remember,
-            coroutine=aremember,
+            func=tools.remember_sync,
+            coroutine=tools.remember,
             name="remember",
-            description="Store a fact in long-term memory so it can be recalled later. "
-            "Input: the fact, as a self-contained sentence.",
+            description=REMEMBER_DESCRIPTION,
         ),
         StructuredTool.from_function(
-            func=recall,
-            coroutine=arecall,
+            func=tools.recall_sync,
+            coroutine=tools.recall,
             name="recall",
-            description="Search long-term memory for facts relevant to a query. "
-            "Returns the best matches, one per line.",
+            description=RECALL_DESCRIPTION,
         ),
     ]

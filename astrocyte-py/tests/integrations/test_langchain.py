@@ -26,11 +26,11 @@ from langgraph.store.base import BaseStore, InvalidNamespaceError
 from typing_extensions import TypedDict
 
 from astrocyte import AccessDenied, Astrocyte, AstrocyteContext
+from astrocyte.integrations.common import run_sync
 from astrocyte.integrations.langchain import (
     KEY_FIELD,
     AstrocyteRetriever,
     AstrocyteStore,
-    _run,
     bank_to_namespace,
     make_memory_tools,
     namespace_to_bank,
@@ -77,7 +77,7 @@ def _standard_brain() -> Astrocyte:
         "A pot of tea serves four people.",
     ]
     for fact in facts:
-        _run(brain.retain(fact, "standard"))
+        run_sync(brain.retain(fact, "standard"))
     return brain
 
 
@@ -231,7 +231,7 @@ def test_store_values_round_trip_exactly(value: dict[str, Any], key: str) -> Non
         item = store.get(("rt",), key)
         assert item is not None and item.value == value and item.key == key
     finally:
-        _run(brain.close())
+        run_sync(brain.close())
 
 
 async def test_store_large_value_round_trips(brain: Astrocyte) -> None:

@@ -1,0 +1,147 @@
+"""What every framework adapter needs, whatever the framework: a sync bridge, a hit's
+provenance as flat metadata, and the ``remember`` / ``recall`` tool bodies.
+
+This module imports no framework. Framework modules (``astrocyte.integrations.<name>``)
+and the separately installed integration packages build on it so that tools, retrievers
+and memories behave the same in every framework: the same tool descriptions, the same
+answer text, the same provenance keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from astrocyte.brain import Astrocyte
+from astrocyte.identity.context import AstrocyteContext
+from astrocyte.spi import MetadataValue
+from astrocyte.types import RecallHit, RecallResult
+
+__all__ = [
+    "RECALL_DESCRIPTION",
+    "REMEMBER_DESCRIPTION",
+    "MemoryTools",
+    "format_hits",
+    "hit_metadata",
+    "run_sync",
+]
+
+T = TypeVar("T")
+
+#: Tool description of ``remember`` (what the model reads when choosing a tool).
+REMEMBER_DESCRIPTION = (
+    "Store a fact in long-term memory so it can be recalled later. "
+    "Input: the fact, as a self-contained sentence."
+)
+#: Tool description of ``recall``.
+RECALL_DESCRIPTION = (
+    "Search long-term memory for facts relevant to a query. Returns the best matches, one per line."
+)
+
+# --- sync bridge -------------------------------------------------------------------------
+
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="astrocyte-integrations", daemon=True
+            ).start()
+            _loop = loop
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from sync code and return its result.
+
+    It runs on one private background event loop shared by all integrations, so sync
+    framework entry points also work where a loop is already running (a notebook, an
+    async framework calling a sync tool). Within one process prefer one style per
+    :class:`Astrocyte`: its stores are bound to the first loop that uses them."""
+    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
+
+
+# --- provenance --------------------------------------------------------------------------
+
+
+def hit_metadata(hit: RecallHit) -> dict[str, Any]:
+    """A recall hit's provenance as JSON-ready flat metadata.
+
+    Keys: ``memory_id``, ``bank_id``, ``score``, ``origin``, ``source_id``,
+    ``chunk_index``, ``content_type``, ``occurred_at`` / ``created_at`` (ISO 8601 or
+    ``None``), ``tags`` (list) and ``metadata`` (the metadata given at retain)."""
+    p = hit.provenance
+    return {
+        "memory_id": hit.memory_id,
+        "bank_id": p.bank_id,
+        "score": hit.score,
+        "origin": hit.origin,
+        "source_id": p.source_id,
+        "chunk_index": p.chunk_index,
+        "content_type": p.content_type,
+        "occurred_at": p.occurred_at.isoformat() if p.occurred_at else None,
+        "created_at": p.created_at.isoformat(),
+        "tags": list(p.tags),
+        "metadata": dict(p.metadata),
+    }
+
+
+def format_hits(result: RecallResult) -> str:
+    """Hits as numbered lines (``"1. text"``), or ``"No memories found."``."""
+    if not result.hits:
+        return "No memories found."
+    return "\n".join(f"{i}. {hit.text}" for i, hit in enumerate(result.hits, 1))
+
+
+# --- tools -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryTools:
+    """The bodies of the ``remember`` and ``recall`` tools, bound to one bank and caller.
+
+    Framework modules wrap these methods in their own tool types. A denied or invalid
+    call raises Astrocyte's typed error (:class:`~astrocyte.AccessDenied`,
+    :class:`~astrocyte.ValidationError`, ...) like any tool error, so the framework
+    reports it the way it reports tool failures."""
+
+    brain: Astrocyte
+    bank_id: str
+    context: AstrocyteContext | None = None
+    max_results: int = 5
+    tags: Sequence[str] | None = None
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
+
+    async def remember(self, content: str) -> str:
+        """Retain ``content``; answers with the stored memory ids."""
+        result = await self.brain.retain(
+            content,
+            self.bank_id,
+            tags=list(self.tags) if self.tags is not None else None,
+            metadata=dict(self.metadata) or None,
+            context=self.context,
+        )
+        return f"Remembered ({result.chunk_count} memory, id {', '.join(result.memory_ids)})."
+
+    async def recall(self, query: str) -> str:
+        """Recall up to ``max_results`` memories for ``query`` as numbered lines."""
+        result = await self.brain.recall(
+            query, self.bank_id, max_results=self.max_results, context=self.context
+        )
+        return format_hits(result)
+
+    def remember_sync(self, content: str) -> str:
+        """Blocking :meth:`remember` (see :func:`run_sync`)."""
+        return run_sync(self.remember(content))
+
+    def recall_sync(self, query: str) -> str:
+        """Blocking :meth:`recall` (see :func:`run_sync`)."""
+        return run_sync(self.recall(query))
