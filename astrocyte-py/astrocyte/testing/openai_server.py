@@ -27,10 +27,11 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -39,17 +40,39 @@ import numpy as np
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-__all__ = ["ChatReply", "OpenAICompatibleServer", "RecordedRequest"]
+__all__ = ["ChatReply", "OpenAICompatibleServer", "RecordedRequest", "tool_call_message"]
 
-ChatReply = str | Callable[[list[dict[str, Any]]], str | None]
+ChatReply = str | Callable[[list[dict[str, Any]]], "str | Mapping[str, Any] | None"]
 """A fixed reply, or a function of the request's ``messages`` returning the reply
-text (``None`` answers with ``content: null``, like a refusal)."""
+text (``None`` answers with ``content: null``, like a refusal) or a whole assistant
+message as a mapping — e.g. ``tool_call_message("recall", {"query": "tea"})`` — so a
+test can script tool calls and answer the tool-result turn differently."""
 
 EmbedFn = Callable[[str], Sequence[float]]
 """Custom embedding: text to a vector of the configured width."""
+
+
+def tool_call_message(
+    name: str, arguments: Mapping[str, Any], *, call_id: str | None = None
+) -> dict[str, Any]:
+    """An assistant message calling one tool, for a ``chat_reply`` function to return.
+
+    ``call_id`` defaults to ``call_<name>``; several calls in one message can be built by
+    concatenating the ``tool_calls`` lists of several of these."""
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": call_id or f"call_{name}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(dict(arguments))},
+            }
+        ],
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,26 +438,37 @@ class OpenAICompatibleServer:
         if not isinstance(messages, list) or not messages:
             return _error(400, "'messages' must be a non-empty list", None)
         reply = self.chat_reply(messages) if callable(self.chat_reply) else self.chat_reply
+        if isinstance(reply, Mapping):
+            message: dict[str, Any] = {"role": "assistant", "content": None, **reply}
+        else:
+            message = {"role": "assistant", "content": reply}
+        finish = "tool_calls" if message.get("tool_calls") else "stop"
+        content = message.get("content")
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
-        completion_tokens = len(reply.split()) if reply else 0
+        completion_tokens = len(content.split()) if isinstance(content, str) else 0
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        completion_id = f"chatcmpl-test-{len(self._requests)}"
+        model = body.get("model", "")
+        if body.get("stream") is True:
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(
+                _sse_chunks(
+                    completion_id, model, message, finish, usage if include_usage else None
+                ),
+                media_type="text/event-stream",
+            )
         return JSONResponse(
             {
-                "id": f"chatcmpl-test-{len(self._requests)}",
+                "id": completion_id,
                 "object": "chat.completion",
                 "created": int(time.time()),
-                "model": body.get("model", ""),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": reply},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": usage,
             }
         )
 
@@ -456,6 +490,52 @@ class OpenAICompatibleServer:
         # Scaled so a client that forgets to normalise is caught.
         values = np.random.default_rng(seed).normal(size=width) * 3.0
         return [float(x) for x in values]
+
+
+async def _sse_chunks(
+    completion_id: str,
+    model: str,
+    message: Mapping[str, Any],
+    finish: str,
+    usage: Mapping[str, int] | None,
+) -> AsyncIterator[bytes]:
+    """A reply as OpenAI streams it: role, content in word-sized deltas, each tool call
+    (id and name first, arguments in two halves), the finish reason, usage if asked,
+    then ``[DONE]``."""
+    base = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time())}
+
+    def chunk(delta: Mapping[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": dict(delta), "finish_reason": finish_reason}
+        payload = {**base, "model": model, "choices": [choice]}
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    yield chunk({"role": "assistant", "content": ""})
+    content = message.get("content")
+    if isinstance(content, str):
+        for piece in re.findall(r"\S+\s*|\s+", content):
+            yield chunk({"content": piece})
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        function = call.get("function", {})
+        arguments = str(function.get("arguments", ""))
+        half = len(arguments) // 2
+        yield chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call.get("id"),
+                        "type": "function",
+                        "function": {"name": function.get("name"), "arguments": arguments[:half]},
+                    }
+                ]
+            }
+        )
+        yield chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]})
+    yield chunk({}, finish)
+    if usage is not None:
+        tail = {**base, "model": model, "choices": [], "usage": dict(usage)}
+        yield f"data: {json.dumps(tail)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
 
 
 def _error(status: int, message: str, code: str | None) -> JSONResponse:
