@@ -16,6 +16,14 @@ ADAPTERS=(astrocyte-pgvector astrocyte-qdrant astrocyte-neo4j astrocyte-elastics
 INGESTION=(astrocyte-ingestion-kafka astrocyte-ingestion-redis astrocyte-ingestion-github)
 # package directory:module (their module names are shorter than the package names)
 INTEGRATION=(astrocyte-mcp:astrocyte_mcp astrocyte-integration-llm-wrapper:astrocyte_llm_wrapper)
+# Framework packages whose dependencies conflict with the main environment (mcp<2,
+# openai<3, pinned pydantic): tested in a second virtualenv of their own.
+HEAVY_INTEGRATION=(
+  astrocyte-integration-crewai:astrocyte_crewai
+  astrocyte-integration-semantic-kernel:astrocyte_semantic_kernel
+  astrocyte-integration-dspy:astrocyte_dspy
+)
+HEAVY_VENV="${ASTROCYTE_INTEGRATIONS_VENV:-$ROOT/.venv-integrations}"
 WITH_ADAPTERS=1
 [ "${ASTROCYTE_SKIP_ADAPTERS:-0}" = 1 ] && WITH_ADAPTERS=0
 
@@ -46,6 +54,19 @@ if [ "$WITH_ADAPTERS" = 1 ]; then
     pip_install -e "$ROOT/adapters-integration-py/${entry%%:*}[test]"
   done
   pip_install -r "$ROOT/gateway-plugins/requirements-test.txt"
+  # The heavy framework environment installs in the background, beside the core suite.
+  HEAVY_LOG="$(mktemp -t astrocyte-heavy-venv.XXXXXX.log)"
+  (
+    [ -x "$HEAVY_VENV/bin/python" ] || "$PYTHON" -m venv "$HEAVY_VENV"
+    heavy_args=(-e "$ROOT/astrocyte-py")
+    for entry in "${HEAVY_INTEGRATION[@]}"; do
+      heavy_args+=(-e "$ROOT/adapters-integration-py/${entry%%:*}[test]")
+    done
+    "$HEAVY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+    "$HEAVY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "${heavy_args[@]}" "mypy>=1.10"
+  ) >"$HEAVY_LOG" 2>&1 &
+  HEAVY_PID=$!
   # Debian packages first (one apt at a time; redis.sh would install redis-server
   # itself), then the servers — JVMs take tens of seconds to start: all of it now,
   # alongside the core suite.
@@ -75,6 +96,13 @@ echo "== astrocyte-gateway"
   "$VENV/bin/ruff" check .
   "$VENV/bin/ruff" format --check .
   "$VENV/bin/mypy" astrocyte_gateway
+  "$VENV/bin/python" -m pytest -q
+)
+
+echo "== release checks (versions and declared core ranges; scripts/release.py tests)"
+(
+  cd "$ROOT/scripts"
+  "$VENV/bin/python" release.py --check-versions --json "$(mktemp -t release-report.XXXXXX.json)"
   "$VENV/bin/python" -m pytest -q
 )
 
@@ -128,6 +156,22 @@ for entry in "${INTEGRATION[@]}"; do
     "$VENV/bin/ruff" format --check .
     "$VENV/bin/mypy" "${entry##*:}"
     "$VENV/bin/python" -m pytest -q
+  )
+done
+echo "== heavy framework integrations (own virtualenv: $HEAVY_VENV)"
+if ! wait "$HEAVY_PID"; then
+  cat "$HEAVY_LOG" >&2
+  echo "installing the heavy integration environment failed (log above)" >&2
+  exit 1
+fi
+for entry in "${HEAVY_INTEGRATION[@]}"; do
+  echo "== ${entry%%:*}"
+  (
+    cd "$ROOT/adapters-integration-py/${entry%%:*}"
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    "$HEAVY_VENV/bin/mypy" "${entry##*:}"
+    "$HEAVY_VENV/bin/python" -m pytest -q
   )
 done
 echo "== gateway plugins (Kong and APISIX on real nginx + Lua, Azure APIM emulator + Mono)"
