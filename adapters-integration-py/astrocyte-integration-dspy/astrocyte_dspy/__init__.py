@@ -67,6 +67,7 @@ from astrocyte.integrations.common import (
     REMEMBER_DESCRIPTION,
     MemoryTools,
     hit_metadata,
+    recall_hits,
     run_sync,
 )
 from astrocyte.spi import MetadataValue
@@ -144,7 +145,8 @@ class AstrocyteRM(dspy.Retrieve):  # type: ignore[misc]
         )
 
     async def _recall(self, query: str, k: int) -> list[RecallHit]:
-        result = await self.brain.recall(
+        hits = await recall_hits(
+            self.brain,
             query,
             self.bank_id,
             banks=self.banks,
@@ -153,7 +155,7 @@ class AstrocyteRM(dspy.Retrieve):  # type: ignore[misc]
             filters=self.filters,
             context=self.context,
         )
-        return list(result.hits)
+        return hits
 
     def dump_state(self, json_mode: bool = True) -> dict[str, Any]:
         """The saved state: ``{"k": ...}``. (``dspy.Module.dump_state`` passes

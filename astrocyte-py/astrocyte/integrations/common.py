@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from astrocyte.brain import Astrocyte
+from astrocyte.errors import BankNotFound
 from astrocyte.identity.context import AstrocyteContext
 from astrocyte.spi import MetadataValue
 from astrocyte.types import RecallHit, RecallResult
@@ -26,6 +27,7 @@ __all__ = [
     "MemoryTools",
     "format_hits",
     "hit_metadata",
+    "recall_hits",
     "run_sync",
 ]
 
@@ -94,11 +96,28 @@ def hit_metadata(hit: RecallHit) -> dict[str, Any]:
     }
 
 
-def format_hits(result: RecallResult) -> str:
+def format_hits(result: RecallResult | Sequence[RecallHit]) -> str:
     """Hits as numbered lines (``"1. text"``), or ``"No memories found."``."""
-    if not result.hits:
+    hits = result.hits if isinstance(result, RecallResult) else result
+    if not hits:
         return "No memories found."
-    return "\n".join(f"{i}. {hit.text}" for i, hit in enumerate(result.hits, 1))
+    return "\n".join(f"{i}. {hit.text}" for i, hit in enumerate(hits, 1))
+
+
+async def recall_hits(
+    brain: Astrocyte, query: str, bank_id: str | None, **kwargs: Any
+) -> list[RecallHit]:
+    """``brain.recall(query, bank_id, **kwargs).hits``, except that a bank nobody has
+    written to yet has no hits instead of raising :class:`~astrocyte.BankNotFound`.
+
+    Every integration recalls this way: an agent's first turn, before anything was
+    retained, must not fail. It reveals nothing: grants are checked before existence, so
+    a caller without ``read`` still gets :class:`~astrocyte.AccessDenied`."""
+    try:
+        result = await brain.recall(query, bank_id, **kwargs)
+    except BankNotFound:
+        return []
+    return list(result.hits)
 
 
 # --- tools -------------------------------------------------------------------------------
@@ -133,10 +152,10 @@ class MemoryTools:
 
     async def recall(self, query: str) -> str:
         """Recall up to ``max_results`` memories for ``query`` as numbered lines."""
-        result = await self.brain.recall(
-            query, self.bank_id, max_results=self.max_results, context=self.context
+        hits = await recall_hits(
+            self.brain, query, self.bank_id, max_results=self.max_results, context=self.context
         )
-        return format_hits(result)
+        return format_hits(hits)
 
     def remember_sync(self, content: str) -> str:
         """Blocking :meth:`remember` (see :func:`run_sync`)."""

@@ -94,6 +94,7 @@ from astrocyte.integrations.common import (
     REMEMBER_DESCRIPTION,
     MemoryTools,
     hit_metadata,
+    recall_hits,
     run_sync,
 )
 from astrocyte.spi import MemoryRecord, MetadataValue, RecordFilter
@@ -430,7 +431,8 @@ class AstrocyteRetriever(BaseRetriever):
     context: AstrocyteContext | None = None
 
     async def _recall(self, query: str, max_results: int | None) -> list[Document]:
-        result = await self.brain.recall(
+        hits = await recall_hits(
+            self.brain,
             query,
             self.bank_id,
             banks=self.banks,
@@ -439,7 +441,7 @@ class AstrocyteRetriever(BaseRetriever):
             filters=self.filters,
             context=self.context,
         )
-        return [_document(hit) for hit in result.hits]
+        return [_document(hit) for hit in hits]
 
     def _get_relevant_documents(
         self,

@@ -74,7 +74,7 @@ from pydantic import ConfigDict, Field
 from astrocyte.brain import Astrocyte
 from astrocyte.errors import BankNotFound
 from astrocyte.identity.context import AstrocyteContext
-from astrocyte.integrations.common import format_hits, hit_metadata, run_sync
+from astrocyte.integrations.common import format_hits, hit_metadata, recall_hits, run_sync
 from astrocyte.spi import MetadataValue
 from astrocyte.types import RecallHit
 
@@ -163,7 +163,8 @@ class AstrocyteRetriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     async def _recall(self, query: str) -> list[NodeWithScore]:
-        result = await self.brain.recall(
+        hits = await recall_hits(
+            self.brain,
             query,
             self.bank_id,
             banks=self.banks,
@@ -172,7 +173,7 @@ class AstrocyteRetriever(BaseRetriever):
             filters=self.filters,
             context=self.context,
         )
-        return [_node(hit) for hit in result.hits]
+        return [_node(hit) for hit in hits]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         """Recall for the query text (blocking; see :func:`run_sync`)."""
