@@ -8,7 +8,13 @@ import json
 import pytest
 
 from astrocyte import AccessDenied, Astrocyte, AstrocyteContext
-from astrocyte.integrations.common import MemoryTools, format_hits, hit_metadata, run_sync
+from astrocyte.integrations.common import (
+    MemoryTools,
+    format_hits,
+    hit_metadata,
+    recall_hits,
+    run_sync,
+)
 
 ALICE = AstrocyteContext(principal="user:alice")
 EVE = AstrocyteContext(principal="user:eve")
@@ -66,3 +72,10 @@ def test_sync_bridge_works_inside_a_running_loop(brain: Astrocyte) -> None:
 
     assert asyncio.run(caller()) == "1. Carol plays chess."
     assert run_sync(asyncio.sleep(0, result=5)) == 5
+
+
+async def test_unwritten_bank_recalls_empty_but_grants_still_apply(brain: Astrocyte) -> None:
+    assert await recall_hits(brain, "anything", "alice", context=ALICE) == []
+    assert await MemoryTools(brain, "alice", ALICE).recall("anything") == "No memories found."
+    with pytest.raises(AccessDenied):
+        await recall_hits(brain, "anything", "alice", context=EVE)
