@@ -23,10 +23,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without crewai
 
 from astrocyte.brain import Astrocyte
 from astrocyte.errors import BankNotFound
-from astrocyte.identity.access import storage_bank_id
-from astrocyte.identity.context import LOCAL_CONTEXT, AstrocyteContext
-from astrocyte.identity.patterns import Permission
-from astrocyte.integrations.common import run_sync
+from astrocyte.identity.context import AstrocyteContext
+from astrocyte.integrations.common import find_records, run_sync
 from astrocyte.spi import MemoryRecord as StoredMemory
 from astrocyte.spi import MetadataValue, RecordFilter
 from astrocyte.types import RecallHit
@@ -240,23 +238,10 @@ class AstrocyteStorage(StorageBackend):
         scored.sort(key=lambda pair: pair[1], reverse=True)
         return scored[:limit]
 
-    def _readable_storage(self) -> str:
-        # Listing goes through the document store; authorise it exactly as a recall.
-        caller = self.context if self.context is not None else LOCAL_CONTEXT
-        self.brain.access.check(caller, self.bank_id, Permission.READ)
-        storage = storage_bank_id(caller.tenant, self.bank_id)
-        self.brain.policy.admit(caller.principal, storage, "recall")
-        return storage
-
     async def _stored(self, where: RecordFilter | None = None) -> list[_Stored]:
         """Every record this storage wrote in the bank, newest first."""
-        storage = self._readable_storage()
-        documents = self.brain.stores.documents
-        try:
-            ids = await documents.find(storage, where or RecordFilter())
-            memories = await documents.get(storage, ids) if ids else []
-        except BankNotFound:
-            return []
+        # Listing goes through the document store, authorised exactly as a recall.
+        memories = await find_records(self.brain, self.bank_id, where, context=self.context)
         chunks: dict[str, list[StoredMemory]] = {}
         for memory in memories:
             record_id = memory.metadata.get(ID_FIELD)

@@ -78,16 +78,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from astrocyte.brain import Astrocyte
 from astrocyte.errors import BankNotFound
-from astrocyte.identity.access import storage_bank_id
-from astrocyte.identity.context import LOCAL_CONTEXT, AstrocyteContext
-from astrocyte.identity.patterns import Permission
+from astrocyte.identity.context import AstrocyteContext
 from astrocyte.integrations.common import (
     RECALL_DESCRIPTION,
     REMEMBER_DESCRIPTION,
     MemoryTools,
+    find_records,
+    readable_storage,
     run_sync,
 )
-from astrocyte.spi import MemoryRecord, MetadataValue, RecordFilter
+from astrocyte.spi import MemoryRecord, MetadataValue
 
 __all__ = [
     "AGENT_ID_FIELD",
@@ -235,27 +235,15 @@ class AstrocyteMemoryManager(MemoryManager):
 
     # -- reading --------------------------------------------------------------------
 
-    def _readable_storage(self, bank: str) -> str:
-        """Listing and lookup by id are not recalls: they read the document store, after
-        the same grant check and rate limit a recall of ``bank`` gets."""
-        caller = self.context if self.context is not None else LOCAL_CONTEXT
-        self.brain.access.check(caller, bank, Permission.READ)
-        storage = storage_bank_id(caller.tenant, bank)
-        self.brain.policy.admit(caller.principal, storage, "recall")
-        return storage
-
     async def _list(
         self, user_id: str | None, limit: int | None, order: Literal["newest", "oldest"]
     ) -> list[UserMemory]:
-        """Memories of the user's bank, the ``limit`` newest or oldest, oldest first."""
+        """Memories of the user's bank, the ``limit`` newest or oldest, oldest first.
+        Listing is not a recall: it reads the document store, authorised as a recall."""
         user = user_id or _DEFAULT_USER
-        storage = self._readable_storage(self.bank_of(user))
-        documents = self.brain.stores.documents
-        try:
-            ids = await documents.find(storage, RecordFilter(), limit=limit, order=order)
-            records = await documents.get(storage, ids) if ids else []
-        except BankNotFound:
-            return []
+        records = await find_records(
+            self.brain, self.bank_of(user), context=self.context, limit=limit, order=order
+        )
         memories = [_user_memory(r, user) for r in records]
         return memories[::-1] if order == "newest" else memories
 
@@ -272,7 +260,7 @@ class AstrocyteMemoryManager(MemoryManager):
 
         async def get() -> UserMemory | None:
             user = user_id or _DEFAULT_USER
-            storage = self._readable_storage(self.bank_of(user))
+            storage = readable_storage(self.brain, self.bank_of(user), self.context)
             try:
                 records = await self.brain.stores.documents.get(storage, [memory_id])
             except BankNotFound:

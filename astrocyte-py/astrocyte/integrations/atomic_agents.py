@@ -76,10 +76,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from astrocyte.brain import Astrocyte
 from astrocyte.errors import BankNotFound
-from astrocyte.identity.access import storage_bank_id
-from astrocyte.identity.context import LOCAL_CONTEXT, AstrocyteContext
-from astrocyte.identity.patterns import Permission
-from astrocyte.integrations.common import run_sync
+from astrocyte.identity.context import AstrocyteContext
+from astrocyte.integrations.common import find_records, run_sync
 from astrocyte.spi import MetadataValue, RecordFilter
 
 __all__ = ["NOTE_FIELD", "VERSION_FIELD", "AstrocyteMemoryBackend"]
@@ -173,16 +171,7 @@ class AstrocyteMemoryBackend:
 
     async def _versions(self, where: RecordFilter | None = None) -> dict[str, list[_Version]]:
         """Every version in the bank by file name, newest first (authorised as a recall)."""
-        caller = self.context if self.context is not None else LOCAL_CONTEXT
-        self.brain.access.check(caller, self.bank_id, Permission.READ)
-        storage = storage_bank_id(caller.tenant, self.bank_id)
-        self.brain.policy.admit(caller.principal, storage, "recall")
-        documents = self.brain.stores.documents
-        try:
-            ids = await documents.find(storage, where or RecordFilter())
-            records = await documents.get(storage, ids) if ids else []
-        except BankNotFound:
-            return {}
+        records = await find_records(self.brain, self.bank_id, where, context=self.context)
         grouped: dict[tuple[str, str], list[Any]] = {}
         for record in records:
             name, version = record.metadata.get(NOTE_FIELD), record.metadata.get(VERSION_FIELD)

@@ -13,20 +13,24 @@ import asyncio
 import threading
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from astrocyte.brain import Astrocyte
 from astrocyte.errors import BankNotFound
-from astrocyte.identity.context import AstrocyteContext
-from astrocyte.spi import MetadataValue
+from astrocyte.identity.access import storage_bank_id
+from astrocyte.identity.context import LOCAL_CONTEXT, AstrocyteContext
+from astrocyte.identity.patterns import Permission
+from astrocyte.spi import MemoryRecord, MetadataValue, RecordFilter
 from astrocyte.types import RecallHit, RecallResult
 
 __all__ = [
     "RECALL_DESCRIPTION",
     "REMEMBER_DESCRIPTION",
     "MemoryTools",
+    "find_records",
     "format_hits",
     "hit_metadata",
+    "readable_storage",
     "recall_hits",
     "run_sync",
 ]
@@ -118,6 +122,45 @@ async def recall_hits(
     except BankNotFound:
         return []
     return list(result.hits)
+
+
+# --- exact reads -------------------------------------------------------------------------
+
+
+def readable_storage(brain: Astrocyte, bank_id: str, context: AstrocyteContext | None) -> str:
+    """Authorise ``context`` to read ``bank_id`` exactly as a recall would be (grant check,
+    then the recall rate limit) and return the bank's storage id (tenant applied).
+
+    For adapters whose framework needs exact reads — a session's history in order, an item
+    by key, a listing — that ranking cannot give: they read the document store directly
+    and must pass through here first."""
+    caller = context if context is not None else LOCAL_CONTEXT
+    brain.access.check(caller, bank_id, Permission.READ)
+    storage = storage_bank_id(caller.tenant, bank_id)
+    brain.policy.admit(caller.principal, storage, "recall")
+    return storage
+
+
+async def find_records(
+    brain: Astrocyte,
+    bank_id: str,
+    where: RecordFilter | None = None,
+    *,
+    context: AstrocyteContext | None = None,
+    limit: int | None = None,
+    order: Literal["newest", "oldest"] | None = None,
+) -> list[MemoryRecord]:
+    """The memories of ``bank_id`` matching ``where`` (every one by default), read from
+    the document store after :func:`readable_storage`; ``order`` sorts by ``occurred_at``.
+    A bank nobody has written to yet has none. Not audited as a recall (the audit log
+    records facade calls only)."""
+    storage = readable_storage(brain, bank_id, context)
+    documents = brain.stores.documents
+    try:
+        ids = await documents.find(storage, where or RecordFilter(), limit=limit, order=order)
+        return await documents.get(storage, ids) if ids else []
+    except BankNotFound:
+        return []
 
 
 # --- tools -------------------------------------------------------------------------------

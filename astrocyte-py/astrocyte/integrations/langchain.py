@@ -93,6 +93,7 @@ from astrocyte.integrations.common import (
     RECALL_DESCRIPTION,
     REMEMBER_DESCRIPTION,
     MemoryTools,
+    find_records,
     hit_metadata,
     recall_hits,
     run_sync,
@@ -280,22 +281,9 @@ class AstrocyteStore(BaseStore):
                 raise TypeError(f"unknown store operation {type(op).__name__}")
         return results
 
-    # Reads go through the document store for exactness; authorise exactly as a recall.
-    def _readable_storage(self, bank: str) -> str:
-        caller = self._caller
-        self.brain.access.check(caller, bank, Permission.READ)
-        storage = storage_bank_id(caller.tenant, bank)
-        self.brain.policy.admit(caller.principal, storage, "recall")
-        return storage
-
     async def _records(self, bank: str, where: RecordFilter) -> list[MemoryRecord]:
-        storage = self._readable_storage(bank)
-        documents = self.brain.stores.documents
-        try:
-            ids = await documents.find(storage, where, order="newest")
-            return await documents.get(storage, ids) if ids else []
-        except BankNotFound:
-            return []
+        # Reads go through the document store for exactness, authorised as a recall.
+        return await find_records(self.brain, bank, where, context=self._caller, order="newest")
 
     async def _get(self, namespace: tuple[str, ...], key: str) -> Item | None:
         bank = namespace_to_bank(namespace)
