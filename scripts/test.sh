@@ -99,6 +99,14 @@ echo "== astrocyte-gateway"
   "$VENV/bin/python" -m pytest -q
 )
 
+echo "== documentation site (mkdocs build --strict; every public name documented)"
+(
+  cd "$ROOT"
+  "$VENV/bin/ruff" check docs/_hooks docs/_tests
+  "$VENV/bin/ruff" format --check docs/_hooks docs/_tests
+  NO_MKDOCS_2_WARNING=1 "$VENV/bin/python" -m pytest -q docs/_tests
+)
+
 echo "== release checks (versions and declared core ranges; scripts/release.py tests)"
 (
   cd "$ROOT/scripts"
