@@ -21,8 +21,9 @@ from agno.models.openai import OpenAIChat
 from agno.run.base import RunStatus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_identities import ALICE, BOT, CONFIG, EVE, GRANTS
 
-from astrocyte import AccessDenied, Astrocyte, AstrocyteContext, ValidationError
+from astrocyte import AccessDenied, Astrocyte, ValidationError
 from astrocyte.integrations.agno import (
     AGENT_ID_FIELD,
     AstrocyteMemoryManager,
@@ -31,20 +32,6 @@ from astrocyte.integrations.agno import (
 )
 from astrocyte.integrations.common import run_sync
 from astrocyte.testing.openai_server import OpenAICompatibleServer, tool_call_message
-
-CONFIG: dict[str, Any] = {"storage": {"backend": "memory"}, "embedder": {"provider": "hashing"}}
-
-ALICE = AstrocyteContext(principal="user:alice")
-BOT = AstrocyteContext(principal="agent:bot")
-EVE = AstrocyteContext(principal="user:eve")
-GRANTS: dict[str, Any] = {
-    "access_grants": [
-        {"principals": ["user:alice"], "banks": ["users:alice*"], "permissions": ["admin"]},
-        {"principals": ["agent:bot"], "banks": ["users:alice*"], "permissions": ["read", "write"]},
-        # eve may write into alice's notes but never read them
-        {"principals": ["user:eve"], "banks": ["users:alice:notes"], "permissions": ["write"]},
-    ]
-}
 
 Reply = Callable[[list[dict[str, Any]]], "str | Mapping[str, Any] | None"]
 

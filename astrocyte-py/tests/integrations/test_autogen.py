@@ -37,23 +37,11 @@ from autogen_core.tools import Tool, ToolSchema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
+from shared_identities import ALICE, BOT, CONFIG, EVE, GRANTS
 
-from astrocyte import AccessDenied, Astrocyte, AstrocyteContext
+from astrocyte import AccessDenied, Astrocyte
 from astrocyte.integrations.autogen import MIME_TYPE_FIELD, AstrocyteMemory
 
-CONFIG: dict[str, Any] = {"storage": {"backend": "memory"}, "embedder": {"provider": "hashing"}}
-
-ALICE = AstrocyteContext(principal="user:alice")
-BOT = AstrocyteContext(principal="agent:bot")
-EVE = AstrocyteContext(principal="user:eve")
-GRANTS: dict[str, Any] = {
-    "access_grants": [
-        {"principals": ["user:alice"], "banks": ["users:alice*"], "permissions": ["admin"]},
-        {"principals": ["agent:bot"], "banks": ["users:alice*"], "permissions": ["read", "write"]},
-        # eve may write into alice's notes but never read them
-        {"principals": ["user:eve"], "banks": ["users:alice:notes"], "permissions": ["write"]},
-    ]
-}
 BANK = "users:alice:notes"
 
 

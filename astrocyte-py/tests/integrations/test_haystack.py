@@ -28,25 +28,13 @@ from haystack.errors import FilterError
 from haystack.utils.filters import document_matches_filter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_identities import ALICE, BOT, CONFIG, EVE, GRANTS
 
-from astrocyte import AccessDenied, Astrocyte, AstrocyteContext, ValidationError
+from astrocyte import AccessDenied, Astrocyte, ValidationError
 from astrocyte.integrations.common import run_sync
 from astrocyte.integrations.haystack import AstrocyteRetriever, AstrocyteWriter, to_recall_filters
 from astrocyte.spi import metadata_equal
 
-CONFIG: dict[str, Any] = {"storage": {"backend": "memory"}, "embedder": {"provider": "hashing"}}
-
-ALICE = AstrocyteContext(principal="user:alice")
-BOT = AstrocyteContext(principal="agent:bot")
-EVE = AstrocyteContext(principal="user:eve")
-GRANTS: dict[str, Any] = {
-    "access_grants": [
-        {"principals": ["user:alice"], "banks": ["users:alice*"], "permissions": ["admin"]},
-        {"principals": ["agent:bot"], "banks": ["users:alice*"], "permissions": ["read", "write"]},
-        # eve may write into alice's notes but never read them
-        {"principals": ["user:eve"], "banks": ["users:alice:notes"], "permissions": ["write"]},
-    ]
-}
 BANK = "users:alice:notes"
 DOCS = [
     Document(id="doc-tea", content="Alice drinks green tea every morning.", meta={"kind": "habit"}),

@@ -23,6 +23,7 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.store.base import BaseStore, InvalidNamespaceError
+from shared_identities import ALICE, BOT, CONFIG, EVE, GRANTS
 from typing_extensions import TypedDict
 
 from astrocyte import AccessDenied, Astrocyte, AstrocyteContext
@@ -35,20 +36,6 @@ from astrocyte.integrations.langchain import (
     make_memory_tools,
     namespace_to_bank,
 )
-
-CONFIG: dict[str, Any] = {"storage": {"backend": "memory"}, "embedder": {"provider": "hashing"}}
-
-ALICE = AstrocyteContext(principal="user:alice")
-BOT = AstrocyteContext(principal="agent:bot")
-EVE = AstrocyteContext(principal="user:eve")
-GRANTS: dict[str, Any] = {
-    "access_grants": [
-        {"principals": ["user:alice"], "banks": ["users:alice*"], "permissions": ["admin"]},
-        {"principals": ["agent:bot"], "banks": ["users:alice*"], "permissions": ["read", "write"]},
-        # eve may write into alice's notes but never read them
-        {"principals": ["user:eve"], "banks": ["users:alice:notes"], "permissions": ["write"]},
-    ]
-}
 
 
 @pytest.fixture

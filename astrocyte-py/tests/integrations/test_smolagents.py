@@ -15,27 +15,14 @@ pytest.importorskip("openai")
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_identities import ALICE, BOT, CONFIG, EVE, GRANTS
 from smolagents import ActionStep, CodeAgent, OpenAIModel, ToolCallingAgent
 from smolagents.utils import AgentToolExecutionError
 
-from astrocyte import AccessDenied, Astrocyte, AstrocyteContext
+from astrocyte import AccessDenied, Astrocyte
 from astrocyte.integrations.common import run_sync
 from astrocyte.integrations.smolagents import RecallTool, RememberTool, memory_tools
 from astrocyte.testing.openai_server import OpenAICompatibleServer, tool_call_message
-
-CONFIG: dict[str, Any] = {"storage": {"backend": "memory"}, "embedder": {"provider": "hashing"}}
-
-ALICE = AstrocyteContext(principal="user:alice")
-BOT = AstrocyteContext(principal="agent:bot")
-EVE = AstrocyteContext(principal="user:eve")
-GRANTS: dict[str, Any] = {
-    "access_grants": [
-        {"principals": ["user:alice"], "banks": ["users:alice*"], "permissions": ["admin"]},
-        {"principals": ["agent:bot"], "banks": ["users:alice*"], "permissions": ["read", "write"]},
-        # eve may write into alice's notes but never read them
-        {"principals": ["user:eve"], "banks": ["users:alice:notes"], "permissions": ["write"]},
-    ]
-}
 
 Reply = Callable[[list[dict[str, Any]]], "str | Mapping[str, Any] | None"]
 
